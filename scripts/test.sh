@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the whole test suite (no network, no GPU needed). Extra arguments go to pytest.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+source scripts/ensure_env.sh || exit 1
+python -m pytest "$@"
+status=$?
+if [ "$status" -eq 5 ]; then
+  echo "test.sh: pytest collected no tests; that is a failure" >&2
+  exit 1
+fi
+exit "$status"

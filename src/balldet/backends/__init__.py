@@ -1,0 +1,2 @@
+"""Model backends. Each module registers a ModelWrapper and a DatasetConverter in balldet.registry
+and imports its framework lazily, inside methods, so choosing a backend is the only way to load it."""

@@ -1,0 +1,31 @@
+"""DatasetConverter: turns a run's resolved datasets into the layout one backend trains from."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from balldet.data.prepared import PreparedData
+
+
+class ConvertedData(BaseModel):
+    """A backend's training layout. ``data_file`` is what the backend is pointed at."""
+
+    model_type: str
+    root: Path
+    data_file: Path
+    train_images: int
+    val_images: int
+    class_names: list[str]
+
+
+class DatasetConverter(ABC):
+    """Builds the layout without copying image bytes and without writing into source folders."""
+
+    model_type: str = ""
+
+    @abstractmethod
+    def convert(self, data: PreparedData, out_dir: Path) -> ConvertedData:
+        """Write the layout under ``out_dir`` (a fresh folder owned by this run) and describe it."""

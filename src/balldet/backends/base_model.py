@@ -1,0 +1,85 @@
+"""ModelWrapper: one interface over each training backend."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from balldet.backends.base_converter import ConvertedData
+
+# (title, series, value, iteration): how a backend reports progress scalars while it trains.
+ScalarCallback = Callable[[str, str, float, int], None]
+
+
+class TrainedModel(BaseModel):
+    """What train_model hands to test_model."""
+
+    model_type: str
+    weights: Path
+    backend_metrics: dict[str, float] = Field(default_factory=dict)
+    epochs: int = 0
+    image_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Detections of one image: ``boxes`` xyxy in original-image pixels."""
+
+    boxes: np.ndarray  # (N, 4) float64
+    scores: np.ndarray  # (N,)
+    classes: np.ndarray  # (N,) int
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64))
+
+
+class ModelWrapper(ABC):
+    """Train, load and predict with one backend. Framework imports happen inside the methods."""
+
+    model_type: str = ""
+
+    def __init__(self, cache_dir: Path, *, allow_downloads: bool = False) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.allow_downloads = allow_downloads
+
+    @classmethod
+    @abstractmethod
+    def check_train_config(
+        cls, train_config: dict[str, Any], *, allow_downloads: bool = False
+    ) -> list[tuple[str, str]]:
+        """Problems with ``train_config`` as (field, message); cheap, no training framework import."""
+
+    @classmethod
+    @abstractmethod
+    def pretrained_weights(cls, train_config: dict[str, Any]) -> str:
+        """The weights ``train_config`` starts from (what test_model uses when nothing is trained)."""
+
+    @abstractmethod
+    def train(
+        self,
+        data: ConvertedData,
+        train_config: dict[str, Any],
+        out_dir: Path,
+        *,
+        device: str,
+        seed: int,
+        report: ScalarCallback | None = None,
+    ) -> TrainedModel:
+        """Train and return the best weights."""
+
+    @abstractmethod
+    def load(self, weights: Path, *, device: str) -> None:
+        """Load weights for prediction."""
+
+    @abstractmethod
+    def predict(
+        self, images: Sequence[Path], *, batch_size: int, image_size: int | None = None
+    ) -> Iterator[Detections]:
+        """Detections per image, in the order given, with a score threshold ≤ 0.001."""

@@ -1,0 +1,191 @@
+"""The ultralytics backend (YOLOv8 / YOLO11 family). ultralytics is imported only inside methods."""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from balldet.backends.base_converter import ConvertedData, DatasetConverter
+from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel
+from balldet.backends.ultralytics_env import configure_ultralytics
+from balldet.backends.yolo_layout import build_yolo_layout
+from balldet.data.prepared import PreparedData
+from balldet.errors import BackendError
+from balldet.registry import DATASET_CONVERTERS, MODEL_WRAPPERS
+
+NAME = "ultralytics"
+# Keys balldet sets itself: the data layout, where outputs go, and the run mode.
+MANAGED_KEYS = {"data", "project", "name", "exist_ok", "mode", "task", "resume", "source"}
+# Defaults that differ from ultralytics' own: plots cost ~10 s per run and nobody looks at them here.
+DEFAULTS: dict[str, Any] = {"model": "yolov8n.yaml", "plots": False}
+# Predictions for mAP need every candidate box.
+PREDICT_CONF = 0.001
+
+
+@lru_cache(maxsize=1)
+def ultralytics_train_keys() -> frozenset[str]:
+    """The option names of ``YOLO.train``, read from ultralytics' default.yaml without importing it."""
+    spec = importlib.util.find_spec("ultralytics")
+    if spec is None or not spec.submodule_search_locations:
+        raise BackendError("ultralytics is not installed", fix="pip install ultralytics")
+    default_yaml = Path(spec.submodule_search_locations[0]) / "cfg" / "default.yaml"
+    return frozenset(yaml.safe_load(default_yaml.read_text()))
+
+
+def check_weights_name(field: str, value: str, *, allow_downloads: bool) -> list[tuple[str, str]]:
+    """A ``*.pt`` name that is not a local file would be downloaded, which offline cannot work."""
+    if not value.endswith(".pt") or Path(value).expanduser().is_file() or allow_downloads:
+        return []
+    return [
+        (
+            field,
+            f"weights {value!r} are not a local file and downloads are off here; give the path of a "
+            "local .pt file, or train from a model yaml (e.g. yolov8n.yaml)",
+        )
+    ]
+
+
+@DATASET_CONVERTERS.register(NAME)
+class UltralyticsConverter(DatasetConverter):
+    model_type = NAME
+
+    def convert(self, data: PreparedData, out_dir: Path) -> ConvertedData:
+        return build_yolo_layout(data, out_dir, self.model_type)
+
+
+@MODEL_WRAPPERS.register(NAME)
+class UltralyticsWrapper(ModelWrapper):
+    model_type = NAME
+
+    def __init__(self, cache_dir: Path, *, allow_downloads: bool = False) -> None:
+        super().__init__(cache_dir, allow_downloads=allow_downloads)
+        self._model: Any = None
+        self._device: str | None = None
+
+    @classmethod
+    def check_train_config(
+        cls, train_config: dict[str, Any], *, allow_downloads: bool = False
+    ) -> list[tuple[str, str]]:
+        known = ultralytics_train_keys()
+        problems: list[tuple[str, str]] = []
+        for key in train_config:
+            field = f"train_config.{key}"
+            if key in MANAGED_KEYS:
+                problems.append((field, "set by balldet itself; remove it from train_config"))
+            elif key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else "see ultralytics' train settings"
+                problems.append((field, f"unknown ultralytics option; {hint}"))
+        model = train_config.get("model", DEFAULTS["model"])
+        if not isinstance(model, str) or not model:
+            problems.append(("train_config.model", "must be a model yaml or a .pt weights path"))
+        else:
+            problems += check_weights_name("train_config.model", model, allow_downloads=allow_downloads)
+        return problems
+
+    @classmethod
+    def pretrained_weights(cls, train_config: dict[str, Any]) -> str:
+        return str(train_config.get("model", DEFAULTS["model"]))
+
+    def _configure(self) -> None:
+        configure_ultralytics(self.cache_dir, allow_downloads=self.allow_downloads)
+
+    def train(
+        self,
+        data: ConvertedData,
+        train_config: dict[str, Any],
+        out_dir: Path,
+        *,
+        device: str,
+        seed: int,
+        report: ScalarCallback | None = None,
+    ) -> TrainedModel:
+        self._configure()
+        from ultralytics import YOLO
+
+        options = {**DEFAULTS, **train_config}
+        model = YOLO(options.pop("model"))
+        if report is not None:
+            model.add_callback("on_fit_epoch_end", _epoch_reporter(report))
+        options.setdefault("seed", seed)
+        options.update(
+            data=str(data.data_file),
+            project=str(Path(out_dir).resolve()),
+            name="train",
+            exist_ok=True,
+            device=_device_arg(device),
+        )
+        model.train(**options)
+        trainer = model.trainer
+        weights = Path(trainer.best) if Path(trainer.best).is_file() else Path(trainer.last)
+        if not weights.is_file():
+            raise BackendError(f"ultralytics finished without writing weights under {out_dir}")
+        metrics = {k: float(v) for k, v in (trainer.metrics or {}).items() if _is_number(v)}
+        imgsz = trainer.args.imgsz
+        return TrainedModel(
+            model_type=NAME,
+            weights=weights.resolve(),
+            backend_metrics=metrics,
+            epochs=int(trainer.epochs),
+            image_size=int(imgsz if isinstance(imgsz, int) else max(imgsz)),
+        )
+
+    def load(self, weights: Path, *, device: str) -> None:
+        self._configure()
+        from ultralytics import YOLO
+
+        weights_name = str(weights)
+        problems = check_weights_name("weights", weights_name, allow_downloads=self.allow_downloads)
+        if problems:
+            raise BackendError(problems[0][1])
+        self._model = YOLO(weights_name)
+        self._device = _device_arg(device)
+
+    def predict(
+        self, images: Sequence[Path], *, batch_size: int, image_size: int | None = None
+    ) -> Iterator[Detections]:
+        if self._model is None:
+            raise BackendError("predict() before load()")
+        options: dict[str, Any] = dict(conf=PREDICT_CONF, max_det=300, verbose=False, stream=True)
+        if image_size:
+            options["imgsz"] = image_size
+        for start in range(0, len(images), batch_size):
+            chunk = [str(p) for p in images[start : start + batch_size]]
+            for result in self._model.predict(chunk, batch=batch_size, device=self._device, **options):
+                boxes = result.boxes
+                yield Detections(
+                    boxes=boxes.xyxy.cpu().numpy().astype(np.float64),
+                    scores=boxes.conf.cpu().numpy().astype(np.float64),
+                    classes=boxes.cls.cpu().numpy().astype(np.int64),
+                )
+
+
+def _device_arg(device: str) -> str | None:
+    return None if device in ("", "auto") else device
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _epoch_reporter(report: ScalarCallback):
+    def on_fit_epoch_end(trainer: Any) -> None:
+        epoch = int(trainer.epoch) + 1
+        losses = trainer.label_loss_items(trainer.tloss, prefix="train")
+        for key, value in {**losses, **(trainer.metrics or {})}.items():
+            if _is_number(value):
+                title, _, series = key.partition("/")
+                report(f"backend/{title}", series or key, float(value), epoch)
+
+    return on_fit_epoch_end

@@ -1,0 +1,1 @@
+"""Datasets: the YOLO-format reader, the local catalog, ClearML Datasets and synthetic frames."""

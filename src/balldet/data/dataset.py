@@ -1,0 +1,52 @@
+"""What balldet knows about one dataset, wherever it comes from."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DATASET_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+class DatasetInfo(BaseModel):
+    """Metadata of a dataset: the same fields a ClearML dataset task carries."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=DATASET_ID_PATTERN.pattern)
+    name: str
+    version: str = "1.0.0"
+    tags: list[str] = Field(default_factory=list)
+    names: list[str] = Field(min_length=1, description="class names, index = class id")
+    number_samples: int = Field(ge=0)
+
+    @property
+    def label(self) -> str:
+        """The name used in reported scalars: ``<name>-ver:<version>``."""
+        return f"{self.name}-ver:{self.version}"
+
+
+class DatasetRef(DatasetInfo):
+    """A dataset resolved to a local folder with ``images/`` and ``labels/``."""
+
+    path: Path
+
+    @property
+    def images_dir(self) -> Path:
+        return self.path / "images"
+
+    @property
+    def labels_dir(self) -> Path:
+        return self.path / "labels"
+
+    def image_files(self) -> list[Path]:
+        """Image files, sorted by name, of this dataset."""
+        return sorted(
+            p for p in self.images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        )
+
+    def label_file(self, image: Path) -> Path:
+        return self.labels_dir / f"{image.stem}.txt"

@@ -1,0 +1,32 @@
+"""The datasets of one run, resolved to local folders, as prepare_data hands them on."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from balldet.data.dataset import DatasetRef
+
+
+class FrameRef(BaseModel):
+    """One image of a dataset, by the dataset's id and the image file's name."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dataset_id: str
+    file: str
+
+
+class PreparedData(BaseModel):
+    """Resolved datasets of a run. ``val_frames`` is set when validation is split from training."""
+
+    train: list[DatasetRef] = Field(default_factory=list)
+    val: list[DatasetRef] = Field(default_factory=list)
+    test: list[DatasetRef]
+    class_names: list[str]
+    val_frames: list[FrameRef] = Field(default_factory=list)
+
+    def all_datasets(self) -> list[DatasetRef]:
+        seen: dict[str, DatasetRef] = {}
+        for ref in [*self.train, *self.val, *self.test]:
+            seen.setdefault(ref.id, ref)
+        return list(seen.values())

@@ -1,0 +1,257 @@
+"""Synthetic football datasets in YOLO format, registered in the local catalog.
+
+For offline demos and tests: frames that look like match videos (see :mod:`balldet.data.synth_render`)
+on which a tiny detector learns to find the ball within minutes on a CPU. The datasets mirror the
+team's real ones: per-recording ball sets, labelling iterations mixing recordings, a public-style
+set and a player set. Image files are named ``<recording id>_<frame number:06d>.jpg``; a frame of a
+recording is in at most one dataset. Everything is deterministic from (seed, image size, count).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from balldet.data.catalog import METADATA_FILE, LocalCatalog
+from balldet.data.dataset import DatasetInfo, DatasetRef
+from balldet.data.synth_render import Box, Look, make_look, render_frame, stable_int
+from balldet.errors import BalldetError, DatasetError
+
+GENERATOR = "balldet-synth/1"
+SYNTH_FILE = "synth.json"  # how a synthetic dataset was made, beside dataset.json
+STAGING_DIR = ".synth-staging"  # in the catalog root; its folders are not catalog entries
+FRAMES_PER_RECORDING = 135_000  # 90 minutes at 25 fps
+BALL_FREE_FRACTION = 0.1
+JPEG_QUALITY = 92
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class SynthRecording:
+    id: str
+    style: str = "broadcast"  # "broadcast" (technical camera) or "public" (TV broadcast look)
+
+
+@dataclass(frozen=True)
+class SynthDataset:
+    name: str
+    version: str
+    kind: str  # "ball" or "player"
+    recordings: tuple[str, ...]
+    tags: tuple[str, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [self.kind]
+
+    @property
+    def id(self) -> str:
+        return synth_dataset_id(self.name, self.version)
+
+
+def synth_dataset_id(name: str, version: str) -> str:
+    """The fixed 32-hex id of a synthetic dataset, so example configs can refer to it."""
+    return hashlib.md5(f"balldet-synth:{name}:{version}".encode()).hexdigest()
+
+
+R_CSKA_BALTIKA = "20240416-Russian_Cup-CSKA_Moscow-vs-Baltika_Kaliningrad-01"
+R_CSKA_SPARTAK = "20240421-Premier_League-CSKA_Moscow-vs-Spartak_Moscow-01"
+R_ZENIT_CSKA = "20240427-Premier_League-Zenit_Saint_Petersburg-vs-CSKA_Moscow-01"
+R_LOKO_DYNAMO = "20240505-Premier_League-Lokomotiv_Moscow-vs-Dynamo_Moscow-01"
+R_KRASNODAR_ROSTOV = "20240512-Russian_Cup-Krasnodar-vs-Rostov-02"
+R_RUBIN_AKHMAT = "20240519-Premier_League-Rubin_Kazan-vs-Akhmat_Grozny-01"
+R_PUBLIC_1 = "20161023-Premier_League-Chelsea-vs-Manchester_United-01"
+R_PUBLIC_2 = "20170401-LaLiga-Barcelona-vs-Granada-01"
+
+SYNTH_RECORDINGS: dict[str, SynthRecording] = {
+    r.id: r
+    for r in (
+        SynthRecording(R_CSKA_BALTIKA), SynthRecording(R_CSKA_SPARTAK), SynthRecording(R_ZENIT_CSKA),
+        SynthRecording(R_LOKO_DYNAMO), SynthRecording(R_KRASNODAR_ROSTOV), SynthRecording(R_RUBIN_AKHMAT),
+        SynthRecording(R_PUBLIC_1, "public"), SynthRecording(R_PUBLIC_2, "public"),
+    )
+}
+
+_BALL_RECORDING = ("class:ball", "source:recording")
+_BALL_MARKUP = ("class:ball", "source:markup")
+SYNTH_DATASETS: tuple[SynthDataset, ...] = (
+    SynthDataset(f"{R_CSKA_BALTIKA}-001", "1.0.0", "ball", (R_CSKA_BALTIKA,), _BALL_RECORDING),
+    SynthDataset(f"{R_CSKA_SPARTAK}-001", "1.0.0", "ball", (R_CSKA_SPARTAK,), _BALL_RECORDING),
+    SynthDataset("class:ball-markup:our-001", "1.0.0", "ball", (R_ZENIT_CSKA, R_LOKO_DYNAMO), _BALL_MARKUP),
+    SynthDataset("class:ball-markup:tagme-001-02", "1.0.2", "ball",
+                 (R_LOKO_DYNAMO, R_KRASNODAR_ROSTOV, R_RUBIN_AKHMAT), _BALL_MARKUP),
+    SynthDataset("soccernet_ball_001", "1.0.2", "ball", (R_PUBLIC_1, R_PUBLIC_2), ("class:ball", "source:public")),
+    SynthDataset("class:player-markup:our-001", "1.0.0", "player", (R_ZENIT_CSKA, R_RUBIN_AKHMAT),
+                 ("class:player", "source:markup")),
+)
+SYNTH_DATASET_IDS: dict[str, str] = {d.name: d.id for d in SYNTH_DATASETS}
+
+
+def frame_stem(recording_id: str, frame: int) -> str:
+    """File stem of a frame: ``<recording id>_<frame number, 6 digits>``."""
+    return f"{recording_id}_{frame:06d}"
+
+
+def parse_frame_stem(stem: str) -> tuple[str, int]:
+    """(recording id, frame number) of an image file stem such as ``<recording>_000123``."""
+    recording, sep, number = stem.rpartition("_")
+    if not sep or not recording or len(number) != 6 or not number.isdigit():
+        raise ValueError(f"{stem!r} is not '<recording id>_<6-digit frame number>'")
+    return recording, int(number)
+
+
+@dataclass(frozen=True)
+class PlannedFrame:
+    recording: str
+    frame: int
+    ball: bool  # False: a ball-free frame (ball datasets only; its label file is empty)
+
+    @property
+    def stem(self) -> str:
+        return frame_stem(self.recording, self.frame)
+
+
+def plan_frames(images_per_dataset: int, seed: int = 0) -> dict[str, list[PlannedFrame]]:
+    """Which frames go into which dataset, by name. Frames of a recording are drawn at random without
+    replacement across all datasets, so no (recording, frame) pair is in two datasets."""
+    wants: dict[str, list[tuple[str, int]]] = {}  # recording -> [(dataset, count)]
+    for d in SYNTH_DATASETS:
+        share, extra = divmod(images_per_dataset, len(d.recordings))
+        for i, rec in enumerate(d.recordings):
+            wants.setdefault(rec, []).append((d.name, share + (i < extra)))
+    picked: dict[str, list[tuple[str, int]]] = {d.name: [] for d in SYNTH_DATASETS}
+    for rec, demands in wants.items():
+        rng = np.random.default_rng(stable_int("frames", rec, seed))
+        frames = rng.choice(FRAMES_PER_RECORDING, size=sum(n for _, n in demands), replace=False)
+        start = 0
+        for name, n in demands:
+            picked[name].extend((rec, int(f)) for f in frames[start:start + n])
+            start += n
+    plan: dict[str, list[PlannedFrame]] = {}
+    for d in SYNTH_DATASETS:
+        frames = sorted(picked[d.name])
+        free: set[int] = set()
+        if d.kind == "ball" and len(frames) >= 3:
+            n_free = max(1, round(BALL_FREE_FRACTION * len(frames)))
+            rng = np.random.default_rng(stable_int("ball-free", d.name, seed))
+            free = {int(i) for i in rng.choice(len(frames), size=n_free, replace=False)}
+        plan[d.name] = [PlannedFrame(rec, f, i not in free) for i, (rec, f) in enumerate(frames)]
+    return plan
+
+
+def yolo_line(cls: int, box: Box, width: int, height: int) -> str:
+    """``class cx cy w h``, normalised, 6 decimals, the box clipped to the image."""
+    x1, y1, x2, y2 = (min(max(v, 0.0), lim) for v, lim in zip(box, (width, height, width, height)))
+    return (f"{cls} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
+            f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
+
+
+def render_planned(frame: PlannedFrame, look: Look, kind: str, image_size: tuple[int, int], seed: int,
+                   ) -> tuple[bytes, str]:
+    """JPEG bytes and label text of one planned frame."""
+    width, height = image_size
+    rng = np.random.default_rng(stable_int("frame", frame.recording, frame.frame, seed))
+    image, ball, players = render_frame(rng, width, height, look, frame=frame.frame,
+                                        ball=frame.ball if kind == "ball" else None)
+    boxes = ([ball] if ball is not None else []) if kind == "ball" else players
+    lines = [yolo_line(0, b, width, height) for b in boxes if b[2] - b[0] >= 1 and b[3] - b[1] >= 1]
+    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:  # pragma: no cover - cv2 always encodes uint8 BGR
+        raise DatasetError("cv2 could not encode a synthetic frame as JPEG")
+    return jpeg.tobytes(), "".join(f"{line}\n" for line in lines)
+
+
+def synthesize(catalog: LocalCatalog, *, images_per_dataset: int = 48, image_size: tuple[int, int] = (320, 192),
+               seed: int = 0, force: bool = False, progress: Progress | None = None) -> list[DatasetRef]:
+    """Create every dataset of :data:`SYNTH_DATASETS` in ``catalog``; return them in that order.
+
+    A dataset already there, made by the same generator with the same seed, size and count, is left
+    untouched unless ``force``. Each dataset is written in a staging folder and renamed into place
+    complete (dataset.json included). ``progress(name, done, total)`` is called as frames are written.
+    """
+    width, height = (int(v) for v in image_size)
+    if images_per_dataset < 1:
+        raise BalldetError(f"images_per_dataset must be at least 1, got {images_per_dataset}",
+                           fix="ask for one image per dataset or more")
+    if width < 64 or height < 64:
+        raise BalldetError(f"image_size must be at least 64x64 pixels, got {width}x{height}",
+                           fix="use the default 320x192 or a larger size")
+    plan = plan_frames(images_per_dataset, seed)
+    looks: dict[str, Look] = {}
+    refs = []
+    for spec in SYNTH_DATASETS:
+        frames = plan[spec.name]
+        info = DatasetInfo(id=spec.id, name=spec.name, version=spec.version, tags=list(spec.tags),
+                           names=spec.names, number_samples=len(frames))
+        recipe = {"generator": GENERATOR, "seed": seed, "image_size": [width, height],
+                  "images_per_dataset": images_per_dataset}
+        if not force and _is_current(catalog, info, recipe):
+            if progress:
+                progress(spec.name, len(frames), len(frames))
+            refs.append(catalog.get(spec.id))
+            continue
+        for rec in spec.recordings:
+            if rec not in looks:
+                looks[rec] = make_look(rec, SYNTH_RECORDINGS[rec].style, seed)
+        refs.append(_build(catalog, spec, info, recipe, frames, looks, (width, height), seed, progress))
+    return refs
+
+
+def _is_current(catalog: LocalCatalog, info: DatasetInfo, recipe: dict) -> bool:
+    folder = catalog.folder(info.id)
+    try:
+        if DatasetInfo.model_validate_json((folder / METADATA_FILE).read_text()) != info:
+            return False
+        if json.loads((folder / SYNTH_FILE).read_text()) != recipe:
+            return False
+        images = sum(1 for p in (folder / "images").iterdir() if p.is_file())
+        labels = sum(1 for p in (folder / "labels").iterdir() if p.suffix == ".txt")
+    except (OSError, ValueError):
+        return False
+    return images == labels == info.number_samples
+
+
+def _build(catalog: LocalCatalog, spec: SynthDataset, info: DatasetInfo, recipe: dict,
+           frames: list[PlannedFrame], looks: dict[str, Look], image_size: tuple[int, int], seed: int,
+           progress: Progress | None) -> DatasetRef:
+    staging = catalog.root / STAGING_DIR
+    staging.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{info.id}.", dir=staging))
+    old: Path | None = None
+    try:
+        (tmp / "images").mkdir()
+        (tmp / "labels").mkdir()
+        for done, frame in enumerate(frames, 1):
+            jpeg, label = render_planned(frame, looks[frame.recording], spec.kind, image_size, seed)
+            (tmp / "images" / f"{frame.stem}.jpg").write_bytes(jpeg)
+            (tmp / "labels" / f"{frame.stem}.txt").write_text(label)
+            if progress:
+                progress(spec.name, done, len(frames))
+        (tmp / SYNTH_FILE).write_text(json.dumps(recipe, indent=2) + "\n")
+        (tmp / METADATA_FILE).write_text(json.dumps(info.model_dump(), indent=2) + "\n")
+        final = catalog.folder(info.id)
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f"{info.id}.old.", dir=staging))
+            os.replace(final, old / "dataset")
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            staging.rmdir()  # only when empty: another run may be staging beside us
+        except OSError:
+            pass
+    return catalog.get(info.id)

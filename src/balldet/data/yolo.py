@@ -1,0 +1,48 @@
+"""Reading YOLO-format labels and image sizes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from balldet.errors import DatasetError
+
+
+def read_labels(path: Path) -> np.ndarray:
+    """Rows ``class cx cy w h`` (normalised) of one label file; a missing file means no objects."""
+    if not path.is_file():
+        return np.zeros((0, 5))
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            values = [float(p) for p in parts[:5]]
+        except ValueError:
+            values = []
+        if len(parts) < 5 or len(values) != 5:
+            raise DatasetError(
+                f"{path}:{number}: expected 'class cx cy w h', got {line.strip()!r}",
+                fix="run `balldet datasets check` on the dataset and repair its labels",
+            )
+        rows.append(values)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) read from the image header."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except OSError as exc:
+        raise DatasetError(f"cannot read image {path}: {exc}") from exc
+
+
+def yolo_to_xywh(rows: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Normalised ``cx cy w h`` → pixel ``x y w h`` (top-left corner)."""
+    cx, cy, w, h = (rows[:, i] for i in range(4))
+    return np.stack([(cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height], axis=1)

@@ -1,0 +1,379 @@
+"""COCO-style bounding-box evaluation in pure numpy.
+
+:func:`evaluate_coco` reproduces the results of pycocotools' ``COCOeval`` with ``iouType='bbox'``
+and default parameters: the 12 ``stats`` and the ``precision`` / ``recall`` / ``scores`` arrays.
+
+Semantics, in short:
+
+* IoU on xywh boxes in float64; against a crowd ground truth (GT) the IoU is
+  ``intersection / area(detection)``.
+* IoU thresholds ``0.50:0.05:0.95`` (T=10), recall thresholds ``0:0.01:1`` (R=101), maxDets
+  ``(1, 10, 100)`` (M=3), area ranges all/small/medium/large (A=4) =
+  ``[0, 1e10]``, ``[0, 32²]``, ``[32², 96²]``, ``[96², 1e10]``. A box is outside a range when its
+  area is ``< lo`` or ``> hi``. The GT area is the annotated one (default ``w*h``); a detection's
+  area is ``w*h``.
+* Per image and class the detections are sorted by descending score (stable: ties keep input
+  order) and cut to 100. Crowd GTs and GTs outside the area range are *ignored*. In score order
+  each detection takes the best-IoU available GT with IoU >= the threshold, preferring
+  non-ignored GTs (a crowd GT may be taken any number of times, any other GT once; on equal IoU
+  the GT listed last wins). A detection matched to an ignored GT, or unmatched with its area
+  outside the range, is ignored; other matched ones are true positives, other unmatched ones
+  false positives.
+* Per class, area range and maxDets the detections of all images are merged by descending score
+  (stable; ties in image order), precision is made monotone and sampled at 101 recall levels.
+  A class without any non-ignored GT gets -1 and is left out of the means.
+
+Example::
+
+    from balldet.evaluation import ImageGT, ImageDets, evaluate_coco
+
+    gts = [ImageGT(boxes=[[10, 10, 20, 20]], classes=[0])]
+    dets = [ImageDets(boxes=[[11, 10, 20, 20]], scores=[0.9], classes=[0])]
+    result = evaluate_coco(gts, dets)
+    result.summary()["mAP@0.5"]   # 1.0 (up to the 1e-16 COCO adds to denominators)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .coco_accumulate import accumulate, summarize
+from .coco_match import candidate_pairs, greedy_match
+
+#: IoU thresholds 0.50, 0.55, ..., 0.95 (T = 10).
+IOU_THRESHOLDS: np.ndarray = np.linspace(0.5, 0.95, 10, endpoint=True)
+#: Recall thresholds 0.00, 0.01, ..., 1.00 (R = 101).
+RECALL_THRESHOLDS: np.ndarray = np.linspace(0.0, 1.0, 101, endpoint=True)
+#: Maximum detections per image and class (M = 3).
+MAX_DETS: tuple[int, ...] = (1, 10, 100)
+#: Area ranges (A = 4), in squared pixels, and their labels.
+AREA_RANGES: tuple[tuple[float, float], ...] = (
+    (0.0, 1e10),
+    (0.0, 32.0**2),
+    (32.0**2, 96.0**2),
+    (96.0**2, 1e10),
+)
+AREA_LABELS: tuple[str, ...] = ("all", "small", "medium", "large")
+
+SUMMARY_KEYS: tuple[str, ...] = (
+    "mAP@0.5:0.95",
+    "mAP@0.5",
+    "mAP@0.75",
+    "mAP_small",
+    "mAP_medium",
+    "mAP_large",
+    "AR@1",
+    "AR@10",
+    "AR@100",
+    "AR_small",
+    "AR_medium",
+    "AR_large",
+)
+
+
+# --------------------------------------------------------------------------- box helpers
+
+
+def xyxy_to_xywh(boxes: Any) -> np.ndarray:
+    """Convert ``(N, 4)`` boxes ``x1, y1, x2, y2`` to ``x, y, w, h`` (float64)."""
+    b = _as_boxes(boxes, "boxes")
+    out = b.copy()
+    out[:, 2] = b[:, 2] - b[:, 0]
+    out[:, 3] = b[:, 3] - b[:, 1]
+    return out
+
+
+def yolo_to_xywh(boxes: Any, img_w: float, img_h: float) -> np.ndarray:
+    """Convert ``(N, 4)`` YOLO boxes (``cx, cy, w, h`` normalised to 0..1) to pixel ``x, y, w, h``."""
+    b = _as_boxes(boxes, "boxes")
+    w = b[:, 2] * img_w
+    h = b[:, 3] * img_h
+    return np.stack([b[:, 0] * img_w - w / 2, b[:, 1] * img_h - h / 2, w, h], axis=1)
+
+
+def _as_boxes(boxes: Any, name: str) -> np.ndarray:
+    b = np.asarray(boxes, dtype=np.float64)
+    if b.size == 0:
+        return np.zeros((0, 4), dtype=np.float64)
+    if b.ndim == 1 and b.shape[0] == 4:
+        b = b[None, :]
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"{name} must have shape (N, 4), got {b.shape}")
+    if not np.all(np.isfinite(b)):
+        raise ValueError(f"{name} must be finite")
+    return b
+
+
+def _as_vector(values: Any, n: int, name: str, dtype: type) -> np.ndarray:
+    v = np.asarray(values)
+    if v.size == 0 and n == 0:
+        return np.zeros(0, dtype=dtype)
+    v = v.reshape(-1) if v.ndim == 0 else v
+    if v.ndim != 1 or v.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},), got {v.shape}")
+    if dtype is np.int64:
+        if v.dtype.kind == "f" and not np.all(v == np.round(v)):
+            raise ValueError(f"{name} must hold integers")
+        return v.astype(np.int64)
+    if dtype is bool:
+        return v.astype(bool)
+    out = v.astype(np.float64)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name} must be finite")
+    return out
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class ImageGT:
+    """Ground truth of one image.
+
+    Attributes:
+        boxes: ``(N, 4)`` boxes ``x, y, w, h`` in pixels (converted to float64).
+        classes: ``(N,)`` integer class ids.
+        areas: ``(N,)`` areas used for the small/medium/large ranges; ``None`` means ``w * h``.
+        iscrowd: ``(N,)`` crowd flags; ``None`` means no crowd boxes. A crowd box is never
+            counted as an object to find; detections on it are ignored.
+    """
+
+    boxes: np.ndarray
+    classes: np.ndarray
+    areas: np.ndarray | None = None
+    iscrowd: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.boxes = _as_boxes(self.boxes, "ImageGT.boxes")
+        n = self.boxes.shape[0]
+        self.classes = _as_vector(self.classes, n, "ImageGT.classes", np.int64)
+        if self.areas is None:
+            self.areas = self.boxes[:, 2] * self.boxes[:, 3]
+        else:
+            self.areas = _as_vector(self.areas, n, "ImageGT.areas", np.float64)
+        if self.iscrowd is None:
+            self.iscrowd = np.zeros(n, dtype=bool)
+        else:
+            self.iscrowd = _as_vector(self.iscrowd, n, "ImageGT.iscrowd", bool)
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+
+@dataclass
+class ImageDets:
+    """Detections of one image.
+
+    Attributes:
+        boxes: ``(M, 4)`` boxes ``x, y, w, h`` in pixels (converted to float64).
+        scores: ``(M,)`` confidences (float64); higher is more confident.
+        classes: ``(M,)`` integer class ids.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.boxes = _as_boxes(self.boxes, "ImageDets.boxes")
+        n = self.boxes.shape[0]
+        self.scores = _as_vector(self.scores, n, "ImageDets.scores", np.float64)
+        self.classes = _as_vector(self.classes, n, "ImageDets.classes", np.int64)
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass
+class CocoResult:
+    """Result of :func:`evaluate_coco`.
+
+    Attributes:
+        stats: ``(12,)`` exactly like ``COCOeval.stats``: AP@[.5:.95], AP50, AP75, AP
+            small/medium/large (maxDets 100), AR at maxDets 1/10/100, AR small/medium/large.
+        precision: ``(T, R, K, A, M)`` like ``COCOeval.eval['precision']`` (-1 = no GT).
+        recall: ``(T, K, A, M)`` like ``COCOeval.eval['recall']``.
+        scores: ``(T, R, K, A, M)`` like ``COCOeval.eval['scores']``.
+        class_ids: the K evaluated class ids, ascending (axis K of the arrays).
+    """
+
+    stats: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    scores: np.ndarray
+    class_ids: tuple[int, ...]
+    # pooled over all classes, area "all", maxDets 100, sorted by descending score
+    _pool_scores: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    _pool_tp: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((10, 0), bool))
+    _pool_fp: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((10, 0), bool))
+    _num_gt: int = field(repr=False, default=0)
+
+    def summary(self) -> dict[str, float]:
+        """The 12 stats by name: ``mAP@0.5:0.95``, ``mAP@0.5``, ..., ``AR_large`` (-1 = undefined)."""
+        return {key: float(v) for key, v in zip(SUMMARY_KEYS, self.stats)}
+
+    def per_class_ap(self, iou: float | None = None) -> dict[int, float]:
+        """AP per class (area all, maxDets 100); classes without ground truth are omitted.
+
+        ``iou=None`` averages over IoU 0.50:0.95; otherwise ``iou`` must be one of the IoU
+        thresholds (e.g. 0.5 or 0.75).
+        """
+        prec = self.precision[:, :, :, 0, len(MAX_DETS) - 1]  # (T, R, K)
+        if iou is not None:
+            prec = prec[[_iou_index(iou)]]
+        out: dict[int, float] = {}
+        for k, cid in enumerate(self.class_ids):
+            valid = prec[:, :, k][prec[:, :, k] > -1]
+            if valid.size:
+                out[int(cid)] = float(np.mean(valid))
+        return out
+
+    def best_f1(self, iou: float = 0.5) -> dict[str, float]:
+        """The score threshold that maximises F1, all classes pooled.
+
+        Uses the raw cumulative TP/FP counts of the matching at IoU threshold ``iou`` (area
+        "all", maxDets 100), not the 101-point interpolation. Keeping every detection with
+        ``score >= threshold`` gives precision ``P = TP / (TP + FP)``, recall ``R = TP / #GT``
+        (non-crowd GT) and ``F1 = 2PR / (P + R)``. Only thresholds equal to a detection score are
+        considered; on equal F1 the highest threshold wins. Detections that COCO ignores
+        (matched to a crowd box) count neither way.
+
+        Returns ``{"P", "R", "F1", "threshold"}``; with no detections at all
+        ``P = R = F1 = 0`` and ``threshold = nan``; with no ground truth ``R = 0``.
+        """
+        t = _iou_index(iou)
+        s = self._pool_scores
+        if s.size == 0:
+            return {"P": 0.0, "R": 0.0, "F1": 0.0, "threshold": math.nan}
+        cut = np.flatnonzero(np.append(s[1:] != s[:-1], True))  # last index of each score
+        tp = np.cumsum(self._pool_tp[t])[cut].astype(np.float64)
+        fp = np.cumsum(self._pool_fp[t])[cut].astype(np.float64)
+        zeros = np.zeros_like(tp)
+        p = np.divide(tp, tp + fp, out=zeros.copy(), where=(tp + fp) > 0)
+        r = tp / self._num_gt if self._num_gt > 0 else zeros.copy()
+        f1 = np.divide(2 * p * r, p + r, out=zeros.copy(), where=(p + r) > 0)
+        i = int(np.argmax(f1))
+        return {"P": float(p[i]), "R": float(r[i]), "F1": float(f1[i]), "threshold": float(s[cut[i]])}
+
+
+def _iou_index(iou: float) -> int:
+    hit = np.flatnonzero(np.isclose(IOU_THRESHOLDS, iou, rtol=0.0, atol=1e-9))
+    if hit.size == 0:
+        raise ValueError(f"iou must be one of {[round(float(t), 2) for t in IOU_THRESHOLDS]}, got {iou}")
+    return int(hit[0])
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _class_index(classes: np.ndarray, class_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of each class in ``class_ids`` and whether it is there at all."""
+    if class_ids.size == 0:
+        return np.zeros(classes.shape, np.int64), np.zeros(classes.shape, bool)
+    pos = np.minimum(np.searchsorted(class_ids, classes), class_ids.size - 1)
+    return pos, class_ids[pos] == classes
+
+
+def evaluate_coco(
+    gts: Sequence[ImageGT],
+    dets: Sequence[ImageDets],
+    class_ids: Sequence[int] | None = None,
+) -> CocoResult:
+    """Evaluate detections against ground truth like pycocotools ``COCOeval`` (bbox).
+
+    Args:
+        gts: ground truth per image; include images without any object (empty ``ImageGT``).
+        dets: detections per image; ``dets[i]`` belongs to the same image as ``gts[i]``.
+        class_ids: classes to evaluate (sorted and de-duplicated); boxes of other classes are
+            dropped. Default: the sorted union of the GT and detection classes.
+
+    Returns:
+        A :class:`CocoResult` whose ``stats``/``precision``/``recall``/``scores`` equal what
+        ``COCOeval`` computes on the same data (image ids in list order, annotation ids in
+        list order, categories = ``class_ids``).
+    """
+    if len(gts) != len(dets):
+        raise ValueError(f"gts and dets must have one entry per image ({len(gts)} != {len(dets)})")
+    n_img = len(gts)
+
+    def cat(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
+        return np.concatenate(parts) if parts else empty
+
+    g_box = cat([g.boxes for g in gts], np.zeros((0, 4)))
+    g_cls = cat([g.classes for g in gts], np.zeros(0, np.int64))
+    g_area = cat([g.areas for g in gts], np.zeros(0))  # type: ignore[misc]
+    g_crowd = cat([g.iscrowd for g in gts], np.zeros(0, bool))  # type: ignore[misc]
+    g_img = np.repeat(np.arange(n_img), [len(g) for g in gts])
+    d_box = cat([d.boxes for d in dets], np.zeros((0, 4)))
+    d_score = cat([d.scores for d in dets], np.zeros(0))
+    d_cls = cat([d.classes for d in dets], np.zeros(0, np.int64))
+    d_img = np.repeat(np.arange(n_img), [len(d) for d in dets])
+
+    if class_ids is None:
+        cls = np.unique(np.concatenate([g_cls, d_cls]))
+    else:
+        cls = np.unique(np.asarray(list(class_ids), dtype=np.int64))
+    n_cls = int(cls.size)
+
+    g_k, keep = _class_index(g_cls, cls)
+    g_cell = g_img[keep] * n_cls + g_k[keep]
+    order = np.argsort(g_cell, kind="stable")  # by image, class; input order inside
+    g_cell, g_k = g_cell[order], g_k[keep][order]
+    g_box, g_area, g_crowd = g_box[keep][order], g_area[keep][order], g_crowd[keep][order]
+
+    d_k, keep = _class_index(d_cls, cls)
+    d_cell = d_img[keep] * n_cls + d_k[keep]
+    order = np.lexsort((-d_score[keep], d_cell))  # by image, class, descending score (stable)
+    d_cell, d_k = d_cell[order], d_k[keep][order]
+    d_box, d_score = d_box[keep][order], d_score[keep][order]
+    n = d_cell.size
+    run_start = np.ones(n, dtype=bool)
+    run_start[1:] = d_cell[1:] != d_cell[:-1]
+    starts = np.flatnonzero(run_start)
+    d_rank = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
+    keep = d_rank < MAX_DETS[-1]
+    d_cell, d_k, d_box, d_score, d_rank = d_cell[keep], d_k[keep], d_box[keep], d_score[keep], d_rank[keep]
+
+    lo = np.array([r[0] for r in AREA_RANGES])[:, None]
+    hi = np.array([r[1] for r in AREA_RANGES])[:, None]
+    g_ignore = g_crowd[None, :] | (g_area[None, :] < lo) | (g_area[None, :] > hi)  # (A, G)
+    d_area = d_box[:, 2] * d_box[:, 3]
+    d_outside = (d_area[None, :] < lo) | (d_area[None, :] > hi)  # (A, D)
+
+    thresholds = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)
+    pairs = candidate_pairs(d_cell, d_box, g_cell, g_box, g_crowd, float(thresholds.min()))
+    matched, matched_ignored = greedy_match(
+        *pairs, d_rank, g_ignore, g_crowd, thresholds, int(d_cell.size)
+    )
+    d_ignore = matched_ignored | (~matched & d_outside[:, None, :])
+    tp = matched & ~d_ignore
+    fp = ~matched & ~d_ignore
+
+    n_pos = np.stack(
+        [np.bincount(g_k[~g_ignore[a]], minlength=n_cls) for a in range(len(AREA_RANGES))], axis=1
+    ).reshape(n_cls, len(AREA_RANGES))
+    precision, recall, scores = accumulate(
+        d_k, d_score, d_rank, tp, fp, n_pos, MAX_DETS, RECALL_THRESHOLDS
+    )
+    stats = summarize(precision, recall, IOU_THRESHOLDS, AREA_LABELS, MAX_DETS)
+
+    pool = np.argsort(-d_score, kind="stable")
+    return CocoResult(
+        stats=stats,
+        precision=precision,
+        recall=recall,
+        scores=scores,
+        class_ids=tuple(int(c) for c in cls),
+        _pool_scores=d_score[pool],
+        _pool_tp=tp[0][:, pool],
+        _pool_fp=fp[0][:, pool],
+        _num_gt=int(n_pos[:, 0].sum()),
+    )

@@ -1,0 +1,1 @@
+"""Wiring the stages into a pipeline: in this process (local) or as a ClearML PipelineController."""

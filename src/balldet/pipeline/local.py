@@ -1,0 +1,196 @@
+"""Running the seven stages in this process, each recorded as a ClearML task (offline or not)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from balldet.data.catalog import LocalCatalog
+from balldet.data.resolver import DatasetResolver
+from balldet.files import write_json_atomic
+from balldet.pipeline.request import RunRequest
+from balldet.settings import Settings
+from balldet.stages import STAGE_NAMES
+from balldet.stages.add_tags_to_pipeline import add_tags_to_pipeline
+from balldet.stages.convert_data import convert_data
+from balldet.stages.get_config import get_config
+from balldet.stages.prepare_data import prepare_data
+from balldet.stages.process_config import process_config
+from balldet.stages.test_model import TestReport, test_model
+from balldet.stages.train_model import train_model
+from balldet.tracking.reporter import Reporter
+from balldet.tracking.session import configure_clearml
+from balldet.tracking.tasks import TaskRecord, open_task
+
+# ClearML task types of the stages' tasks.
+_TASK_TYPES = {
+    "get_config": "data_processing",
+    "process_config": "data_processing",
+    "prepare_data": "data_processing",
+    "add_tags_to_pipeline": "data_processing",
+    "convert_data": "data_processing",
+    "train_model": "training",
+    "test_model": "testing",
+}
+
+
+class RunResult(BaseModel):
+    run_id: str
+    run_dir: Path
+    clearml_project: str
+    status: str
+    tags: list[str]
+    stages: list[dict[str, Any]]
+    pipeline_task: dict[str, Any] | None
+    report: TestReport | None = None
+
+
+class CollectedTags:
+    """The pipeline task's tags, gathered while the stages run and written with that task."""
+
+    def __init__(self) -> None:
+        self.tags: list[str] = []
+
+    def add_tags(self, tags: list[str]) -> None:
+        self.tags = list(dict.fromkeys([*self.tags, *tags]))
+
+
+def new_run_id(config_name: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{Path(config_name).stem}-{secrets.token_hex(3)}"
+
+
+class LocalPipeline:
+    """The stages in order, in-process; ``on_event`` receives (stage, event, detail) for progress."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        request: RunRequest,
+        *,
+        on_event: Callable[[str, str, str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.request = request
+        self.on_event = on_event or (lambda stage, event, detail: None)
+        self.run_id = new_run_id(request.config_name)
+        self.clearml_project = settings.project_path(request.project)
+        self.run_dir = settings.output_dir / request.project / settings.mode / self.run_id
+        self.pipeline = CollectedTags()
+        self.stage_records: list[dict[str, Any]] = []
+
+    def _stage_functions(self) -> dict[str, Callable[[Reporter, dict[str, Any]], Any]]:
+        s, req, work = self.settings, self.request, self.run_dir
+        resolver = DatasetResolver(LocalCatalog(s.catalog_dir), use_clearml=not s.clearml_offline)
+        backend = dict(cache_dir=s.cache_dir, device=s.device, allow_downloads=s.allow_downloads)
+
+        def _get_config(rep: Reporter, out: dict[str, Any]) -> Any:
+            loaded = get_config(req.config_name, s.configs_root)
+            rep.configuration("pipeline_config", loaded.content)
+            return loaded
+
+        def _process_config(rep: Reporter, out: dict[str, Any]) -> Any:
+            config = process_config(out["get_config"], req.model_type, allow_downloads=s.allow_downloads)
+            rep.parameters(config.model_dump(mode="json"), section="config")
+            return config
+
+        return {
+            "get_config": _get_config,
+            "process_config": _process_config,
+            "prepare_data": lambda rep, out: prepare_data(out["process_config"], resolver),
+            "add_tags_to_pipeline": lambda rep, out: add_tags_to_pipeline(out["process_config"], self.pipeline),
+            "convert_data": lambda rep, out: convert_data(
+                out["process_config"], out["prepare_data"], work / "layout"
+            ),
+            "train_model": lambda rep, out: train_model(
+                out["process_config"], out["convert_data"], work / "train", report=rep, **backend
+            ),
+            "test_model": lambda rep, out: test_model(
+                out["process_config"], out["prepare_data"], out["train_model"], work / "predictions",
+                report=rep, **backend,
+            ),
+        }
+
+    def run(self) -> RunResult:
+        configure_clearml(self.settings)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        outputs: dict[str, Any] = {}
+        functions = self._stage_functions()
+        status = "failed"
+        try:
+            for index, name in enumerate(STAGE_NAMES, start=1):
+                outputs[name] = self._run_stage(index, name, functions[name], outputs)
+            status = "completed"
+        finally:
+            result = self._finish(status, outputs.get("test_model"), outputs.get("get_config"))
+        return result
+
+    def _run_stage(self, index: int, name: str, function: Callable[..., Any], outputs: dict[str, Any]) -> Any:
+        self.on_event(name, "start", f"{index}/{len(STAGE_NAMES)}")
+        started = time.monotonic()
+        entry: dict[str, Any] = {"index": index, "name": name, "status": "running"}
+        self.stage_records.append(entry)
+        tags = [f"run:{self.run_id}", f"stage:{name}"]
+        with open_task(
+            self.clearml_project, f"{self.run_id} · {index}. {name}", task_type=_TASK_TYPES[name], tags=tags
+        ) as (reporter, record):
+            entry["task"] = record.as_dict()
+            try:
+                output = function(reporter, outputs)
+            finally:
+                entry["seconds"] = round(time.monotonic() - started, 3)
+            if isinstance(output, BaseModel):
+                reporter.artifact("output", output.model_dump(mode="json"))
+            elif output is not None:
+                reporter.artifact("output", output)
+            if name == "train_model" and output is not None and Path(output.weights).is_file():
+                # clearml's OutputModel is broken offline: the model is registered as an artifact.
+                reporter.artifact("model", Path(output.weights))
+            entry["status"] = "completed"
+        self.on_event(name, "done", f"{entry['seconds']:.1f}s")
+        self._write_manifest("running", None)
+        return output
+
+    def _finish(self, status: str, report: TestReport | None, loaded: Any) -> RunResult:
+        for entry in self.stage_records:
+            if entry["status"] == "running":
+                entry["status"] = "failed"
+        tags = [*self.pipeline.tags, f"run:{self.run_id}"] + ([] if status == "completed" else ["failed"])
+        with open_task(
+            self.clearml_project, f"pipeline {self.request.config_name}", task_type="controller", tags=tags
+        ) as (reporter, record):
+            reporter.parameters(self.request.model_dump(), section="Args")
+            reporter.parameters({"env": self.settings.env, "run_id": self.run_id}, section="run")
+            if loaded is not None:
+                reporter.configuration("pipeline_config", loaded.content)
+            if report is not None:
+                for key, value in report.scalars().items():
+                    title, _, series = key.rpartition("/")
+                    reporter.scalar(title, series, value, 0)
+            reporter.artifact("stages", self.stage_records)
+            pipeline_task = record.as_dict()
+        manifest = self._write_manifest(status, pipeline_task, report)
+        manifest.pop("metrics")
+        return RunResult(**manifest, report=report)
+
+    def _write_manifest(
+        self, status: str, pipeline_task: dict[str, Any] | None, report: TestReport | None = None
+    ) -> dict[str, Any]:
+        manifest = {
+            "run_id": self.run_id,
+            "run_dir": str(self.run_dir),
+            "clearml_project": self.clearml_project,
+            "status": status,
+            "tags": self.pipeline.tags,
+            "stages": self.stage_records,
+            "pipeline_task": pipeline_task,
+            "metrics": report.scalars() if report else {},
+        }
+        write_json_atomic(self.run_dir / "run.json", {**manifest, "request": self.request.model_dump()})
+        return manifest

@@ -1,0 +1,99 @@
+"""The stages as ClearML function steps for a server run.
+
+ClearML renders each function into a standalone script on an agent, so every import happens inside
+the function, and settings are loaded from the environment name the pipeline passes along.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def get_config_step(config_name: str, env: str) -> Any:
+    from balldet.settings import load_settings
+    from balldet.stages.get_config import get_config
+
+    return get_config(config_name, load_settings(env).configs_root)
+
+
+def process_config_step(loaded: Any, model_type: str, env: str) -> Any:
+    from balldet.settings import load_settings
+    from balldet.stages.process_config import process_config
+
+    return process_config(loaded, model_type, allow_downloads=load_settings(env).allow_downloads)
+
+
+def prepare_data_step(config: Any, env: str) -> Any:
+    from balldet.data.catalog import LocalCatalog
+    from balldet.data.resolver import DatasetResolver
+    from balldet.settings import load_settings
+    from balldet.stages.prepare_data import prepare_data
+    from balldet.tracking.session import configure_clearml
+
+    settings = load_settings(env)
+    configure_clearml(settings)
+    resolver = DatasetResolver(LocalCatalog(settings.catalog_dir), use_clearml=not settings.clearml_offline)
+    return prepare_data(config, resolver)
+
+
+def add_tags_to_pipeline_step(config: Any) -> Any:
+    from clearml import Task
+
+    from balldet.stages.add_tags_to_pipeline import add_tags_to_pipeline
+
+    pipeline_task = Task.get_task(task_id=Task.current_task().parent)
+    return add_tags_to_pipeline(config, pipeline_task)
+
+
+def convert_data_step(config: Any, data: Any, env: str) -> Any:
+    from clearml import Task
+
+    from balldet.settings import load_settings
+    from balldet.stages.convert_data import convert_data
+
+    work = load_settings(env).output_dir / "steps" / Task.current_task().id
+    return convert_data(config, data, work / "layout")
+
+
+def train_model_step(config: Any, data: Any, converted: Any, env: str) -> Any:
+    from clearml import Task
+
+    from balldet.settings import load_settings
+    from balldet.stages.convert_data import convert_data
+    from balldet.stages.train_model import train_model
+    from balldet.tracking.reporter import ClearMLReporter
+
+    settings = load_settings(env)
+    task = Task.current_task()
+    work = settings.output_dir / "steps" / task.id
+    if converted is not None and not converted.data_file.is_file():
+        # The layout was built on another agent: links are cheap to rebuild from the dataset cache.
+        converted = convert_data(config, data, work / "layout")
+    trained = train_model(
+        config, converted, work / "train", cache_dir=settings.cache_dir, device=settings.device,
+        allow_downloads=settings.allow_downloads, report=ClearMLReporter(task),
+    )
+    task.upload_artifact("model", artifact_object=trained.weights, wait_on_upload=True)
+    return trained
+
+
+def test_model_step(config: Any, data: Any, trained: Any, train_task_id: str, env: str) -> Any:
+    from pathlib import Path
+
+    from clearml import Task
+
+    from balldet.settings import load_settings
+    from balldet.stages.test_model import test_model
+    from balldet.tracking.reporter import ClearMLReporter
+
+    settings = load_settings(env)
+    task = Task.current_task()
+    if not Path(trained.weights).is_file() and train_task_id:
+        # Trained on another agent: fetch the weights the train step uploaded.
+        local = Task.get_task(task_id=train_task_id).artifacts["model"].get_local_copy()
+        trained = trained.model_copy(update={"weights": Path(local)})
+    return test_model(
+        config, data, trained, settings.output_dir / "steps" / task.id / "predictions",
+        cache_dir=settings.cache_dir, device=settings.device, allow_downloads=settings.allow_downloads,
+        report=ClearMLReporter(task),
+    )

@@ -1,0 +1,45 @@
+"""Stage 1: load the pipeline config file from the configs root."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from balldet.errors import ConfigError
+
+
+class LoadedConfig(BaseModel):
+    """The config exactly as written: its name, where it was read and its full text."""
+
+    config_name: str
+    path: Path
+    content: str
+    sha256: str
+
+
+def resolve_config_path(config_name: str, configs_root: Path) -> Path:
+    """``config_name`` relative to ``configs_root``; names that leave the root are refused."""
+    root = Path(configs_root).resolve()
+    path = (root / config_name).resolve()
+    if not path.is_relative_to(root):
+        raise ConfigError(
+            [("--config_name", f"{config_name!r} points outside the configs root {root}")]
+        )
+    if not path.is_file():
+        hint = "give a path relative to the configs root, e.g. " \
+               "aicska/object_detection/ultralytics/ball/<file>.yaml (see `balldet configs list`)"
+        raise ConfigError([("--config_name", f"no config file {path}; {hint}")])
+    return path
+
+
+def get_config(config_name: str, configs_root: Path) -> LoadedConfig:
+    path = resolve_config_path(config_name, configs_root)
+    content = path.read_text(encoding="utf-8")
+    return LoadedConfig(
+        config_name=config_name,
+        path=path,
+        content=content,
+        sha256=hashlib.sha256(content.encode("utf-8")).hexdigest(),
+    )

@@ -1,0 +1,32 @@
+"""Stage 2: validate and structure the config, the backend's train_config included."""
+
+from __future__ import annotations
+
+from balldet.config import PipelineConfig, parse_yaml, validate_config
+from balldet.errors import ConfigError
+from balldet.registry import get_model_wrapper, model_types
+from balldet.stages.get_config import LoadedConfig
+
+
+def process_config(
+    loaded: LoadedConfig, model_type: str | None = None, *, allow_downloads: bool = False
+) -> PipelineConfig:
+    """Every problem is reported at once in one :class:`ConfigError`, each naming its field."""
+    source = loaded.config_name
+    data = parse_yaml(loaded.content, source)
+    problems: list[tuple[str, str]] = []
+    config = None
+    try:
+        config = validate_config(
+            data, source=source, model_type=model_type, known_model_types=model_types()
+        )
+    except ConfigError as exc:
+        problems += exc.problems
+    declared = data.get("model_type")
+    train_config = data.get("train_config")
+    if declared in model_types() and isinstance(train_config, dict):
+        wrapper = get_model_wrapper(declared)
+        problems += wrapper.check_train_config(train_config, allow_downloads=allow_downloads)
+    if problems or config is None:
+        raise ConfigError(problems, source=source)
+    return config

@@ -1,0 +1,44 @@
+"""Stage 6: train the model with the chosen backend (or take the pretrained weights as they are)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from balldet.backends.base_converter import ConvertedData
+from balldet.backends.base_model import TrainedModel
+from balldet.config import PipelineConfig
+from balldet.errors import BackendError
+from balldet.registry import get_model_wrapper
+from balldet.tracking.reporter import Reporter
+
+
+def train_model(
+    config: PipelineConfig,
+    data: ConvertedData | None,
+    out_dir: Path,
+    *,
+    cache_dir: Path,
+    device: str,
+    allow_downloads: bool,
+    report: Reporter,
+) -> TrainedModel:
+    wrapper_class = get_model_wrapper(config.model_type)
+    if data is None:
+        weights = wrapper_class.pretrained_weights(config.train_config)
+        if not weights.endswith(".pt"):
+            raise BackendError(
+                f"nothing to test: the config has no train_data and {weights!r} is not a weights file",
+                fix="add train_data, or name a trained .pt file in train_config",
+            )
+        imgsz = config.train_config.get("imgsz")
+        return TrainedModel(
+            model_type=config.model_type, weights=Path(weights),
+            image_size=imgsz if isinstance(imgsz, int) else None,
+        )
+    wrapper = wrapper_class(cache_dir, allow_downloads=allow_downloads)
+    trained = wrapper.train(
+        data, config.train_config, Path(out_dir), device=device, seed=config.seed, report=report.scalar
+    )
+    for name, value in trained.backend_metrics.items():
+        report.single_value(f"backend/{name}", value)
+    return trained

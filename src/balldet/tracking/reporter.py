@@ -1,0 +1,57 @@
+"""What a stage may record: a thin layer over one ClearML task, so stages never import clearml."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class Reporter(Protocol):
+    def scalar(self, title: str, series: str, value: float, iteration: int = 0) -> None: ...
+    def single_value(self, name: str, value: float) -> None: ...
+    def parameters(self, values: dict[str, Any], section: str) -> None: ...
+    def configuration(self, name: str, text: str) -> None: ...
+    def artifact(self, name: str, value: Any) -> None: ...
+    def text(self, message: str) -> None: ...
+
+
+class PipelineHandle(Protocol):
+    """The pipeline's own task, as the add_tags_to_pipeline stage sees it."""
+
+    def add_tags(self, tags: list[str]) -> None: ...
+
+
+class ClearMLReporter:
+    """A :class:`Reporter` writing into one ClearML task (offline or on a server)."""
+
+    def __init__(self, task: Any) -> None:
+        self.task = task
+        self._logger = task.get_logger()
+
+    def scalar(self, title: str, series: str, value: float, iteration: int = 0) -> None:
+        self._logger.report_scalar(title, series, float(value), iteration)
+
+    def single_value(self, name: str, value: float) -> None:
+        self._logger.report_single_value(name, float(value))
+
+    def parameters(self, values: dict[str, Any], section: str) -> None:
+        self.task.connect(values, name=section)
+
+    def configuration(self, name: str, text: str) -> None:
+        self.task.set_configuration_object(name, config_text=text)
+
+    def artifact(self, name: str, value: Any) -> None:
+        self.task.upload_artifact(name, artifact_object=value)
+
+    def text(self, message: str) -> None:
+        self._logger.report_text(message, print_console=False)
+
+
+class NullReporter:
+    """Records nothing; for calling a stage function outside a pipeline."""
+
+    def scalar(self, title: str, series: str, value: float, iteration: int = 0) -> None: ...
+    def single_value(self, name: str, value: float) -> None: ...
+    def parameters(self, values: dict[str, Any], section: str) -> None: ...
+    def configuration(self, name: str, text: str) -> None: ...
+    def artifact(self, name: str, value: Any) -> None: ...
+    def text(self, message: str) -> None: ...

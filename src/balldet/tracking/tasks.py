@@ -1,0 +1,54 @@
+"""Opening ClearML tasks for a local run: one per stage, then the pipeline's own task.
+
+ClearML allows one open task per process (and offline it cannot create any other way), so a local
+run records its stages as consecutive tasks and writes the pipeline task last, with the tags the
+add_tags_to_pipeline stage chose and the run's results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from balldet.tracking.reporter import ClearMLReporter
+
+_TASK_OPTIONS: dict[str, Any] = dict(
+    reuse_last_task_id=False,
+    auto_connect_frameworks=False,
+    auto_resource_monitoring=False,
+    auto_connect_arg_parser=False,
+    auto_connect_streams=False,
+)
+
+
+class TaskRecord:
+    """Where a closed task can be found again: its id and, offline, its session folder."""
+
+    def __init__(self, task: Any) -> None:
+        self.id: str = task.id
+        folder = task.get_offline_mode_folder() if task.is_offline() else None
+        self.offline_folder: Path | None = Path(folder) if folder else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "offline_folder": str(self.offline_folder) if self.offline_folder else None}
+
+
+@contextmanager
+def open_task(
+    project: str, name: str, *, task_type: str, tags: list[str]
+) -> Iterator[tuple[ClearMLReporter, TaskRecord]]:
+    """A task that is closed whatever happens; a failure is recorded on it before closing."""
+    from clearml import Task
+
+    task = Task.init(project_name=project, task_name=name, task_type=task_type, tags=tags, **_TASK_OPTIONS)
+    record = TaskRecord(task)
+    try:
+        yield ClearMLReporter(task), record
+    except BaseException as exc:
+        task.add_tags(["failed"])
+        task.get_logger().report_text(f"failed: {type(exc).__name__}: {exc}", print_console=False)
+        raise
+    finally:
+        task.close()

@@ -1,0 +1,105 @@
+"""Shared fixtures: an isolated balldet workspace (settings overridden by BALLDET_* variables),
+tiny synthetic datasets, and a network guard for this process and every subprocess."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+NETGUARD = Path(__file__).resolve().parent / "netguard"
+SETTINGS_FILE = REPO / "settings.toml"
+
+# Every process of the suite refuses the network; attempts land in this log and fail the session.
+_NET_LOG = Path(os.environ.setdefault("NETGUARD_LOG", f"/tmp/balldet-netguard-{os.getpid()}.log"))
+_NET_LOG.unlink(missing_ok=True)
+runpy.run_path(str(NETGUARD / "sitecustomize.py"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _NET_LOG.is_file() and _NET_LOG.read_text().strip():
+        print(f"\nnetwork access attempted during the tests:\n{_NET_LOG.read_text()}", file=sys.stderr)
+        session.exitstatus = 1
+
+
+@dataclass
+class Workspace:
+    """A configs root, catalog, cache and output folder of its own, and a CLI runner using them."""
+
+    root: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def configs(self) -> Path:
+        return self.root / "configs"
+
+    @property
+    def catalog(self) -> Path:
+        return self.root / "catalog"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    def write_config(self, name: str, content: dict | str) -> str:
+        path = self.configs / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False))
+        return name
+
+    def cli(self, *args: str, env_name: str = "local_debug", timeout: float = 600, **extra_env: str):
+        """``python -m balldet ARGS`` in a subprocess, as a user would run it."""
+        env = {**os.environ, **self.env, "ENV_FOR_DYNACONF": env_name, **extra_env}
+        return subprocess.run(
+            [sys.executable, "-m", "balldet", *args],
+            cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout,
+        )
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    ws = Workspace(tmp_path)
+    for folder in (ws.configs, ws.catalog, ws.outputs, ws.cache):
+        folder.mkdir()
+    ws.env = {
+        "BALLDET_SETTINGS_FILE": str(SETTINGS_FILE),
+        "BALLDET_CONFIGS_ROOT": str(ws.configs),
+        "BALLDET_CATALOG_DIR": str(ws.catalog),
+        "BALLDET_CACHE_DIR": str(ws.cache),
+        "BALLDET_OUTPUT_DIR": str(ws.outputs),
+        "BALLDET_DEVICE": "cpu",
+        "PYTHONPATH": os.pathsep.join([str(NETGUARD), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONUNBUFFERED": "1",
+    }
+    return ws
+
+
+@pytest.fixture
+def settings_env(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """The workspace's BALLDET_* variables applied to this process too (for in-process calls)."""
+    for key, value in workspace.env.items():
+        if key.startswith("BALLDET_"):
+            monkeypatch.setenv(key, value)
+    return workspace
+
+
+@pytest.fixture(scope="session")
+def tiny_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic datasets, 12 images each, made once per test session (never modified)."""
+    from balldet.data.catalog import LocalCatalog
+    from balldet.data.synth import synthesize
+
+    root = tmp_path_factory.mktemp("tiny-catalog")
+    synthesize(LocalCatalog(root), images_per_dataset=12, seed=1)
+    return root
