@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -27,8 +28,9 @@ datasets_app = typer.Typer(help="Datasets: the local catalog and synthetic frame
 app.add_typer(configs_app, name="configs")
 app.add_typer(datasets_app, name="datasets")
 
-out = Console()
-err = Console(stderr=True)
+# Piped output is not cut at 80 columns: tables and paths stay whole in logs and CI.
+out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 200)))
+err = Console(stderr=True, width=None if sys.stderr.isatty() else int(os.environ.get("COLUMNS", 200)))
 _state = {"debug": False}
 
 F = TypeVar("F", bound=Callable[..., Any])

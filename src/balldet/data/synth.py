@@ -227,6 +227,7 @@ def _build(catalog: LocalCatalog, spec: SynthDataset, info: DatasetInfo, recipe:
     staging = catalog.root / STAGING_DIR
     staging.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{info.id}.", dir=staging))
+    final = catalog.folder(info.id)
     old: Path | None = None
     try:
         (tmp / "images").mkdir()
@@ -239,13 +240,19 @@ def _build(catalog: LocalCatalog, spec: SynthDataset, info: DatasetInfo, recipe:
                 progress(spec.name, done, len(frames))
         (tmp / SYNTH_FILE).write_text(json.dumps(recipe, indent=2) + "\n")
         (tmp / METADATA_FILE).write_text(json.dumps(info.model_dump(), indent=2) + "\n")
-        final = catalog.folder(info.id)
         if final.exists():
             old = Path(tempfile.mkdtemp(prefix=f"{info.id}.old.", dir=staging))
             os.replace(final, old / "dataset")
-        os.rename(tmp, final)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not _is_current(catalog, info, recipe):  # unless a concurrent run put the same one there
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and (old / "dataset").exists() and not final.exists():
+            os.replace(old / "dataset", final)  # put the previous dataset back
         raise
     finally:
         if old is not None:

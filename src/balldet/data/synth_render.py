@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 import cv2
@@ -24,7 +25,8 @@ PITCH_WIDTH = 68.0
 BASE_WIDTH, BASE_HEIGHT = 320, 192
 MIN_SCALE = 0.62  # smallest perspective scale of an object (far touchline)
 GRASS_CELL = 1.5  # metres per cell of the grass brightness texture
-TEXTURE_ORIGIN = 20.0  # pitch metres before 0 covered by the textures
+TEXTURE_ORIGIN = 20.0  # pitch metres around the pitch covered by the ground texture
+TEXTURE_PPM = 4.0  # ground texture pixels a metre
 
 Box = tuple[float, float, float, float]
 Color = tuple[int, int, int]
@@ -127,7 +129,7 @@ class Look:
     board_gap: float
     side_gap: float
     motion: tuple[float, ...]  # periods and phases of the play (anchor), zoom and player count
-    grass_texture: np.ndarray  # float32 multiplier around 1
+    texture: np.ndarray  # float32 (h, w, 4): the ground in pitch coordinates, BGR + grass flag
     crowd: np.ndarray  # uint8 (h, w, 3)
     boards: np.ndarray  # float32 (n, 3)
     tracks: np.ndarray  # float64 (n_tracks, 16)
@@ -170,13 +172,13 @@ def make_look(recording_id: str, style: str = "broadcast", seed: int = 0) -> Loo
     )
     line_v = rng.uniform(225, 245)
     sun = rng.uniform(-1, 1)
-    # Textures live in pitch coordinates, so they move consistently with the camera.
-    cells_x = int((PITCH_LENGTH + 2 * TEXTURE_ORIGIN) / GRASS_CELL) + 2
-    cells_y = int((PITCH_WIDTH + 2 * TEXTURE_ORIGIN) / GRASS_CELL) + 2
-    grass_texture = 1.0 + rng.normal(0, 0.045, (cells_y, cells_x)).astype(np.float32)
-    grass_texture = cv2.GaussianBlur(grass_texture, (0, 0), 0.8)
     crowd = _crowd_texture(rng)
     boards = np.array([BOARD_COLORS[i] for i in rng.integers(len(BOARD_COLORS), size=9)], np.float32)
+    stripe_width, stripe_offset = rng.uniform(4.5, 6.5), rng.uniform(0, 5)
+    stripe_contrast, checker, side_gap = rng.uniform(0.04, 0.09), bool(rng.random() < 0.25), rng.uniform(3, 6)
+    # Textures live in pitch coordinates, so they move consistently with the camera.
+    texture = _pitch_texture(rng, grass, stripe_width, stripe_offset, stripe_contrast, checker, side_gap, crowd,
+                             boards)
     motion = (
         rng.uniform(4000, 9000), rng.uniform(0, 2 * np.pi),  # slow play drift along x
         rng.uniform(700, 1500), rng.uniform(0, 2 * np.pi),  # faster play drift along x
@@ -186,8 +188,7 @@ def make_look(recording_id: str, style: str = "broadcast", seed: int = 0) -> Loo
     )
     return Look(
         style=style, grass=grass,
-        stripe_width=rng.uniform(4.5, 6.5), stripe_offset=rng.uniform(0, 5),
-        stripe_contrast=rng.uniform(0.04, 0.09), checker=bool(rng.random() < 0.25),
+        stripe_width=stripe_width, stripe_offset=stripe_offset, stripe_contrast=stripe_contrast, checker=checker,
         line_color=(line_v - rng.uniform(0, 10), line_v, line_v - rng.uniform(0, 8)),
         line_alpha=rng.uniform(0.7, 0.88), line_px=1 if public else int(rng.integers(1, 3)),
         cam_dist=cam_dist, y_near=rng.uniform(-3, 8), far_row=far_row, zoom=zoom,
@@ -196,8 +197,8 @@ def make_look(recording_id: str, style: str = "broadcast", seed: int = 0) -> Loo
         kits=kits, shadow=(0.25 * sun, rng.uniform(0.05, 0.12), rng.uniform(0.25, 0.45)),
         light=(-0.45 * sun - 0.1, -0.55, 0.7),
         blur=blur, noise=noise, vignette=vignette, gains=gains, gamma=gamma, saturation=saturation,
-        overlay=public, board_gap=rng.uniform(3, 5), side_gap=rng.uniform(3, 6), motion=motion,
-        grass_texture=grass_texture, crowd=crowd, boards=boards, tracks=_tracks(rng),
+        overlay=public, board_gap=rng.uniform(3, 5), side_gap=side_gap, motion=motion,
+        texture=texture, crowd=crowd, boards=boards, tracks=_tracks(rng),
     )
 
 
@@ -296,65 +297,91 @@ def _fixed(pts: np.ndarray) -> np.ndarray:
 
 
 # -------------------------------------------------------------------------------------- background
-def _background(look: Look, hom: np.ndarray, width: int, height: int, k: float) -> tuple[np.ndarray, ...]:
-    """Grass, stands and boards, lines. Returns image (float32), grass mask, line mask (0..1)."""
-    inv = np.linalg.inv(hom)
-    u, v = np.meshgrid(np.arange(width, dtype=np.float64) + 0.5, np.arange(height, dtype=np.float64) + 0.5)
-    den = inv[2, 0] * u + inv[2, 1] * v + inv[2, 2]
-    X = ((inv[0, 0] * u + inv[0, 1] * v + inv[0, 2]) / den).astype(np.float32)
-    Y = ((inv[1, 0] * u + inv[1, 1] * v + inv[1, 2]) / den).astype(np.float32)
+def _pitch_texture(look_rng: np.random.Generator, grass: tuple[float, float, float], stripe_width: float,
+                   stripe_offset: float, stripe_contrast: float, checker: bool, side_gap: float,
+                   crowd: np.ndarray, boards: np.ndarray) -> np.ndarray:
+    """The ground in pitch coordinates (TEXTURE_PPM pixels a metre): BGR + a grass flag channel.
 
-    stripe = (np.floor((X - look.stripe_offset) / look.stripe_width).astype(np.int32) & 1) * 2 - 1
-    shade = 1 + look.stripe_contrast * stripe.astype(np.float32)
-    if look.checker:
-        across = (np.floor(Y / look.stripe_width).astype(np.int32) & 1) * 2 - 1
-        shade *= 1 + 0.5 * look.stripe_contrast * across.astype(np.float32)
-    tex = cv2.remap(look.grass_texture, (X + TEXTURE_ORIGIN) / GRASS_CELL, (Y + TEXTURE_ORIGIN) / GRASS_CELL,
-                    cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    img = (shade * tex)[..., None] * np.float32(look.grass)
+    Mowing stripes, a low-frequency brightness texture, and behind each goal line boards and stands.
+    """
+    tw = int((PITCH_LENGTH + 2 * TEXTURE_ORIGIN) * TEXTURE_PPM)
+    th = int((PITCH_WIDTH + 2 * TEXTURE_ORIGIN) * TEXTURE_PPM)
+    X = (np.arange(tw, dtype=np.float32) + 0.5) / TEXTURE_PPM - TEXTURE_ORIGIN
+    Y = (np.arange(th, dtype=np.float32) + 0.5) / TEXTURE_PPM - TEXTURE_ORIGIN
+    shade = np.broadcast_to((1 + stripe_contrast * ((np.floor((X - stripe_offset) / stripe_width).astype(np.int32) & 1)
+                                                    * 2 - 1))[None, :], (th, tw)).astype(np.float32)
+    if checker:
+        across = (np.floor(Y / stripe_width).astype(np.int32) & 1) * 2 - 1
+        shade = shade * (1 + 0.5 * stripe_contrast * across.astype(np.float32))[:, None]
+    cells = 1.0 + look_rng.normal(0, 0.045, (int(th / TEXTURE_PPM / GRASS_CELL) + 2,
+                                               int(tw / TEXTURE_PPM / GRASS_CELL) + 2)).astype(np.float32)
+    noise = cv2.resize(cv2.GaussianBlur(cells, (0, 0), 0.8), (tw, th), interpolation=cv2.INTER_LINEAR)
+    tex = np.empty((th, tw, 4), np.float32)
+    tex[..., :3] = (shade * noise)[..., None] * np.float32(grass)
+    tex[..., 3] = 1.0
+    beyond = np.maximum(-side_gap - X, X - PITCH_LENGTH - side_gap)  # metres behind the goal line boards
+    board_cols = (beyond > 0) & (beyond <= 1.6)
+    crowd_cols = beyond > 1.6
+    tex[:, board_cols, :3] = boards[0]
+    ch, cw = crowd.shape[:2]
+    big = cv2.resize(crowd, (cw * 2, ch * 2), interpolation=cv2.INTER_NEAREST).astype(np.float32)
+    rows = (np.arange(th) % big.shape[1])
+    for i in np.flatnonzero(crowd_cols):
+        tex[:, i, :3] = big[int(beyond[i] * 2) % big.shape[0], rows]
+    tex[:, board_cols | crowd_cols, 3] = 0.0
+    return tex
+
+
+@lru_cache(maxsize=8)
+def _texture_to_pitch() -> np.ndarray:
+    """Affine (as 3x3) from texture pixels to pitch metres."""
+    return np.array([[1 / TEXTURE_PPM, 0, -TEXTURE_ORIGIN], [0, 1 / TEXTURE_PPM, -TEXTURE_ORIGIN], [0, 0, 1]])
+
+
+def _background(look: Look, hom: np.ndarray, width: int, height: int, k: float) -> tuple[np.ndarray, ...]:
+    """Ground, far boards and crowd, lines. Returns image (float32), grass mask (bool), line mask (0..1)."""
+    warped = cv2.warpPerspective(look.texture, hom @ _texture_to_pitch(), (width, height), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+    img = np.ascontiguousarray(warped[..., :3])
+    grass = warped[..., 3] > 0.5
 
     # Far side: advertising boards then the crowd, found per column along the projected board line.
+    inv = np.linalg.inv(hom)
     yb = PITCH_WIDTH + look.board_gap
     (u0, v0), (u1, v1) = _project(hom, [[0, yb], [PITCH_LENGTH, yb]])
     cols = np.arange(width, dtype=np.float64) + 0.5
     row_b = v0 + (cols - u0) * (v1 - v0) / (u1 - u0)
-    board_h = 0.45 * look.player_height * k * look.zoom * float(_scale(look, yb))
-    xb = _project(inv, np.stack([cols, row_b], 1))[:, 0]
-    above = row_b[None, :] - v  # pixels above the board line
-    board = (above > 0) & (above <= board_h)
-    crowd = above > board_h
-    # Behind the goal lines: the same, along x.
-    beyond = np.maximum(-look.side_gap - X, X - PITCH_LENGTH - look.side_gap)
-    side_board = (beyond > 0) & (beyond <= 1.6) & ~board & ~crowd
-    side_crowd = (beyond > 1.6) & ~board & ~crowd
-
-    seg = (np.floor((xb + 100) / 7).astype(np.int64) % len(look.boards))
-    board_rgb = np.broadcast_to(look.boards[seg][None], (height, width, 3))
-    text = ((np.floor(xb * 2.5).astype(np.int64) % 3) == 0)[None, :] & (above > 0.3 * board_h) & (above < 0.7 * board_h)
-    board_rgb = np.where(text[..., None], 255 - board_rgb * 0.8, board_rgb)
-    img = np.where(board[..., None], board_rgb, img)
-    ch, cw = look.crowd.shape[:2]
-    tx = np.broadcast_to(((xb + 60) * 2.5)[None, :], (height, width)).astype(np.float32)
-    ty = ((above - board_h) / max(1.2 * k, 1.0)).astype(np.float32)
-    crowd_rgb = cv2.remap(look.crowd, tx, ty, cv2.INTER_NEAREST, borderMode=cv2.BORDER_WRAP).astype(np.float32)
-    crowd_rgb *= (0.75 + 0.25 * np.clip(1 - ty / ch, 0, 1))[..., None]
-    img = np.where(crowd[..., None], crowd_rgb, img)
-    stx = ((Y + 60) * 1.2).astype(np.float32) % cw
-    sty = ((beyond - 1.6) * 1.5).astype(np.float32) % ch
-    side_rgb = cv2.remap(look.crowd, stx, sty, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-    img = np.where(side_crowd[..., None], side_rgb.astype(np.float32), img)
-    img = np.where(side_board[..., None], look.boards[0], img)
-    grass = ~(board | crowd | side_board | side_crowd)
+    top = int(np.clip(math.ceil(row_b.max()), 0, height))
+    if top > 0:
+        board_h = 0.45 * look.player_height * k * look.zoom * float(_scale(look, yb))
+        xb = _project(inv, np.stack([cols, row_b], 1))[:, 0]
+        above = (row_b[None, :] - (np.arange(top) + 0.5)[:, None]).astype(np.float32)
+        board = (above > 0) & (above <= board_h)
+        crowd = above > board_h
+        seg = np.floor((xb + 100) / 7).astype(np.int64) % len(look.boards)
+        board_rgb = np.broadcast_to(look.boards[seg][None], (top, width, 3))
+        text = ((np.floor(xb * 2.5).astype(np.int64) % 3) == 0)[None, :] & (above > 0.3 * board_h) \
+            & (above < 0.7 * board_h)
+        board_rgb = np.where(text[..., None], 255 - board_rgb * 0.8, board_rgb)
+        ch = look.crowd.shape[0]
+        tx = np.broadcast_to(((xb + 60) * 2.5).astype(np.float32)[None, :], (top, width))
+        ty = (above - board_h) / max(1.2 * k, 1.0)
+        crowd_rgb = cv2.remap(look.crowd, np.ascontiguousarray(tx), ty, cv2.INTER_NEAREST,
+                              borderMode=cv2.BORDER_WRAP).astype(np.float32)
+        crowd_rgb *= (0.75 + 0.25 * np.clip(1 - ty / ch, 0, 1))[..., None]
+        band = img[:top]
+        band[:] = np.where(board[..., None], board_rgb, np.where(crowd[..., None], crowd_rgb, band))
+        grass[:top] &= ~(board | crowd)
 
     # Pitch lines, anti-aliased on a mask, only on grass.
     mask = np.zeros((height, width), np.uint8)
     thickness = max(1, round(look.line_px * k))
     polys = [_fixed(_project(hom, p)) for p in PITCH_LINES]
     cv2.polylines(mask, polys, False, 255, thickness, cv2.LINE_AA, shift=3)
-    line = (mask.astype(np.float32) / 255) * grass
-    a = (look.line_alpha * line)[..., None]
+    line = mask.astype(np.float32) * (look.line_alpha / 255) * grass
+    a = line[..., None]
     img = img * (1 - a) + np.float32(look.line_color) * a
-    return img, grass, line
+    return img, grass, line / look.line_alpha
 
 
 def _draw_goals(img: np.ndarray, look: Look, hom: np.ndarray, near_height: float, k: float) -> None:
@@ -655,19 +682,32 @@ def _clip(box: Box, width: int, height: int) -> Box:
 
 
 def _finish(img: np.ndarray, look: Look, rng: np.random.Generator, k: float) -> np.ndarray:
-    """Camera effects: blur, vignette, colour grading, sensor noise; to uint8."""
+    """Camera effects: blur, vignette, colour grading, gamma, sensor noise (uniform); to uint8."""
     height, width = img.shape[:2]
     img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), look.blur * k)
     if look.vignette:
-        yy, xx = np.meshgrid(np.linspace(-1, 1, height, dtype=np.float32), np.linspace(-1, 1, width, dtype=np.float32),
-                             indexing="ij")
-        img *= (1 - look.vignette * (xx * xx + yy * yy) / 2)[..., None]
-    img *= np.float32(look.gains)
-    gray = img.mean(axis=2, keepdims=True)
-    img = gray + look.saturation * (img - gray)
-    img = 255 * (np.clip(img, 0, 255) / 255) ** np.float32(look.gamma)
-    img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(look.noise)
-    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+        img *= _vignette(width, height, float(look.vignette))
+    # Channel gains, then saturation (mix with the channel mean), as one 3x3 colour matrix.
+    s = float(look.saturation)
+    grade = (s * np.eye(3) + (1 - s) / 3 * np.ones((3, 3))) @ np.diag(look.gains)
+    img = cv2.transform(img, grade.astype(np.float32))
+    np.clip(img + 0.5, 0, 255, out=img)
+    img = cv2.LUT(img.astype(np.uint8), _gamma_lut(float(look.gamma))).astype(np.float32)
+    img += (rng.random(img.shape, dtype=np.float32) - np.float32(0.5)) * np.float32(look.noise * math.sqrt(12))
+    np.clip(img + 0.5, 0, 255, out=img)
+    return img.astype(np.uint8)
+
+
+@lru_cache(maxsize=16)
+def _vignette(width: int, height: int, strength: float) -> np.ndarray:
+    yy, xx = np.meshgrid(np.linspace(-1, 1, height, dtype=np.float32), np.linspace(-1, 1, width, dtype=np.float32),
+                         indexing="ij")
+    return np.repeat((1 - np.float32(strength) * (xx * xx + yy * yy) / 2)[..., None], 3, axis=2)
+
+
+@lru_cache(maxsize=16)
+def _gamma_lut(gamma: float) -> np.ndarray:
+    return np.clip(255 * (np.arange(256) / 255) ** gamma + 0.5, 0, 255).astype(np.uint8)
 
 
 def _scoreboard(img: np.ndarray, look: Look, k: float, boxes: list[Box]) -> None:

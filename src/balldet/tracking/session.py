@@ -26,6 +26,12 @@ def configure_clearml(settings: Settings) -> None:
         settings.clearml_dir.mkdir(parents=True, exist_ok=True)
     from clearml.config import ConfigWrapper
 
+    if settings.clearml_offline:
+        # Task.init asks clearml's update server for a newer release even offline; mark it asked.
+        from clearml.utilities.check_updates import CheckPackageUpdates
+
+        CheckPackageUpdates._package_version_checked = True
+
     ConfigWrapper.set_overrides(
         {
             "sdk": {
@@ -34,7 +40,3 @@ def configure_clearml(settings: Settings) -> None:
             }
         }
     )
-
-
-def offline_root(settings: Settings):
-    return settings.clearml_dir / "offline"

@@ -1,0 +1,100 @@
+"""End to end through the CLI: `balldet run` with ENV_FOR_DYNACONF=local_debug on tiny synthetic
+data, one epoch, ClearML offline. The records are read back from ClearML's offline sessions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from balldet.data.synth import synth_dataset_id
+from balldet.stages import STAGE_NAMES
+from balldet.tracking.offline_records import read_offline_task
+
+TRAIN = ["20240416-Russian_Cup-CSKA_Moscow-vs-Baltika_Kaliningrad-01-001", "1.0.0"]
+VAL = ["class:ball-markup:tagme-001-02", "1.0.2"]
+TESTS = [["class:ball-markup:our-001", "1.0.0"], ["soccernet_ball_001", "1.0.2"]]
+
+
+def tiny_config(model_type: str, train_config: dict) -> dict:
+    return {
+        "tags": ["ball", "e2e"],
+        "model_type": model_type,
+        "train_data": {"datasets": [synth_dataset_id(*TRAIN)]},
+        "val_data": {"datasets": [synth_dataset_id(*VAL)]},
+        "test_data": {"datasets": [synth_dataset_id(*t) for t in TESTS]},
+        "train_config": train_config,
+        "test_batch_size": 4,
+    }
+
+
+def tree_digest(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def e2e_workspace(workspace, tiny_catalog):
+    shutil.rmtree(workspace.catalog)
+    shutil.copytree(tiny_catalog, workspace.catalog)
+    return workspace
+
+
+def run_and_check(ws, model_type: str, train_config: dict) -> dict:
+    name = ws.write_config(
+        f"aicska/object_detection/{model_type}/ball/251125_0000_e2e.yaml", tiny_config(model_type, train_config)
+    )
+    before = tree_digest(ws.catalog)
+    result = ws.cli("run", "--config_name", name, "--model_type", model_type, "--project", "aicska")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    # The table printed at the end names every test dataset.
+    for dataset, version in TESTS:
+        assert f"test/{dataset}-ver:{version}" in result.stdout
+
+    runs = list((ws.outputs / "aicska" / "debug").iterdir())
+    assert len(runs) == 1
+    manifest = json.loads((runs[0] / "run.json").read_text())
+    assert manifest["status"] == "completed"
+
+    # Seven stage records, in order, each a ClearML offline task under the project path.
+    assert [s["name"] for s in manifest["stages"]] == list(STAGE_NAMES)
+    stage_tasks = [read_offline_task(Path(s["task"]["offline_folder"])) for s in manifest["stages"]]
+    for index, (stage, task) in enumerate(zip(STAGE_NAMES, stage_tasks), start=1):
+        assert task.project == "aicska/debug/pipeline/object_detection"
+        assert task.name.endswith(f"{index}. {stage}")
+        assert f"stage:{stage}" in task.tags
+    assert stage_tasks[0].configuration["pipeline_config"].startswith("tags:")
+
+    # Scalars with the team's names for every test dataset, on the test stage and the pipeline.
+    pipeline = read_offline_task(Path(manifest["pipeline_task"]["offline_folder"]))
+    for dataset, version in TESTS:
+        for metric in ("mAP@0.5", "mAP@0.5:0.95", "P", "R"):
+            key = f"test/{dataset}-ver:{version}/{metric}"
+            assert key in stage_tasks[-1].scalars, key
+            assert key in pipeline.scalars, key
+            assert 0.0 <= pipeline.scalars[key] <= 1.0 or pipeline.scalars[key] == -1.0
+    assert f"val/{VAL[0]}-ver:{VAL[1]}/mAP@0.5" in pipeline.scalars
+
+    # The config's tags on the pipeline record (added by the add_tags_to_pipeline stage).
+    assert {"ball", "e2e", f"model_type:{model_type}"} <= set(pipeline.tags)
+    assert pipeline.type == "controller"
+
+    # A model file, registered on the train stage's task as an artifact.
+    model_uri = stage_tasks[STAGE_NAMES.index("train_model")].artifacts["model"]
+    assert Path(model_uri).is_file() and Path(model_uri).stat().st_size > 10_000
+    assert model_uri.endswith(".pt")
+
+    # Source datasets untouched: no label caches or anything else written next to them.
+    assert tree_digest(ws.catalog) == before
+    return manifest
+
+
+@pytest.mark.slow
+def test_ultralytics_run_end_to_end(e2e_workspace):
+    run_and_check(
+        e2e_workspace,
+        "ultralytics",
+        {"model": "yolov8n.yaml", "epochs": 1, "imgsz": 160, "batch": 4, "workers": 0},
+    )
