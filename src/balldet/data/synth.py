@@ -26,7 +26,7 @@ from balldet.data.dataset import DatasetInfo, DatasetRef
 from balldet.data.synth_render import Box, Look, make_look, render_frame, stable_int
 from balldet.errors import BalldetError, DatasetError
 
-GENERATOR = "balldet-synth/1"
+GENERATOR = "balldet-synth/2"  # bump when the rendering changes: existing datasets are rebuilt
 SYNTH_FILE = "synth.json"  # how a synthetic dataset was made, beside dataset.json
 STAGING_DIR = ".synth-staging"  # in the catalog root; its folders are not catalog entries
 FRAMES_PER_RECORDING = 135_000  # 90 minutes at 25 fps
@@ -131,6 +131,9 @@ def plan_frames(images_per_dataset: int, seed: int = 0) -> dict[str, list[Planne
             wants.setdefault(rec, []).append((d.name, share + (i < extra)))
     picked: dict[str, list[tuple[str, int]]] = {d.name: [] for d in SYNTH_DATASETS}
     for rec, demands in wants.items():
+        if sum(n for _, n in demands) > FRAMES_PER_RECORDING:
+            raise BalldetError(f"{images_per_dataset} images per dataset need more frames than recording {rec} has "
+                               f"({FRAMES_PER_RECORDING})", fix="ask for fewer images per dataset")
         rng = np.random.default_rng(stable_int("frames", rec, seed))
         frames = rng.choice(FRAMES_PER_RECORDING, size=sum(n for _, n in demands), replace=False)
         start = 0

@@ -25,7 +25,7 @@ PITCH_WIDTH = 68.0
 BASE_WIDTH, BASE_HEIGHT = 320, 192
 MIN_SCALE = 0.62  # smallest perspective scale of an object (far touchline)
 GRASS_CELL = 1.5  # metres per cell of the grass brightness texture
-TEXTURE_ORIGIN = 20.0  # pitch metres around the pitch covered by the ground texture
+TEXTURE_MARGIN = (70.0, 20.0)  # metres around the pitch (x, y) covered by the ground texture
 TEXTURE_PPM = 4.0  # ground texture pixels a metre
 
 Box = tuple[float, float, float, float]
@@ -129,7 +129,7 @@ class Look:
     board_gap: float
     side_gap: float
     motion: tuple[float, ...]  # periods and phases of the play (anchor), zoom and player count
-    texture: np.ndarray  # float32 (h, w, 4): the ground in pitch coordinates, BGR + grass flag
+    texture: np.ndarray  # uint8 (h, w, 4): the ground in pitch coordinates, BGR + grass flag (255)
     crowd: np.ndarray  # uint8 (h, w, 3)
     boards: np.ndarray  # float32 (n, 3)
     tracks: np.ndarray  # float64 (n_tracks, 16)
@@ -153,10 +153,10 @@ def make_look(recording_id: str, style: str = "broadcast", seed: int = 0) -> Loo
     rng = np.random.default_rng(stable_int("look", recording_id, style, seed))
     public = style == "public"
     if public:  # higher camera, warmer grading, broadcast graphics
-        grass = _hsv_to_bgr(rng.uniform(36, 44), rng.uniform(140, 185), rng.uniform(125, 160))
+        grass = _hsv_to_bgr(rng.uniform(41, 47), rng.uniform(140, 185), rng.uniform(125, 160))
         cam_dist, far_row = rng.uniform(110, 140), rng.uniform(0.06, 0.1)
         blur, noise, vignette = rng.uniform(0.35, 0.55), rng.uniform(1.5, 2.5), rng.uniform(0.0, 0.08)
-        gains = (rng.uniform(0.9, 0.97), rng.uniform(1.0, 1.04), rng.uniform(1.05, 1.12))
+        gains = (rng.uniform(0.93, 0.98), rng.uniform(1.0, 1.04), rng.uniform(1.02, 1.07))
         gamma, saturation = rng.uniform(0.85, 0.95), rng.uniform(1.1, 1.25)
     else:  # technical camera: stands visible, cooler and noisier
         grass = _hsv_to_bgr(rng.uniform(42, 54), rng.uniform(115, 165), rng.uniform(100, 145))
@@ -166,6 +166,8 @@ def make_look(recording_id: str, style: str = "broadcast", seed: int = 0) -> Loo
         gamma, saturation = rng.uniform(1.0, 1.12), rng.uniform(0.85, 1.0)
     zoom = rng.uniform(0.92, 1.06)
     team = rng.choice(len(TEAM_KITS), size=2, replace=False)
+    while np.abs(np.subtract(TEAM_KITS[team[0]].shirt, TEAM_KITS[team[1]].shirt)).sum() < 200:  # tell teams apart
+        team = rng.choice(len(TEAM_KITS), size=2, replace=False)
     kits = (
         TEAM_KITS[team[0]], TEAM_KITS[team[1]], REFEREE_KITS[rng.integers(len(REFEREE_KITS))],
         *(KEEPER_KITS[i] for i in rng.choice(len(KEEPER_KITS), size=2, replace=False)),
@@ -240,7 +242,7 @@ def _anchor(look: Look, frame: int) -> tuple[float, float]:
     two_pi = 2 * np.pi
     x = 52.5 + 34 * math.sin(two_pi * frame / p1 + f1) + 9 * math.sin(two_pi * frame / p2 + f2)
     y = 34 + 16 * math.sin(two_pi * frame / p3 + f3)
-    return float(np.clip(x, 3, 102)), float(np.clip(y, 6, 62))
+    return _clamp(x, 3, 102), _clamp(y, 6, 62)
 
 
 def _camera(look: Look, cx: float, zoom: float, width: int, height: int) -> np.ndarray:
@@ -304,10 +306,10 @@ def _pitch_texture(look_rng: np.random.Generator, grass: tuple[float, float, flo
 
     Mowing stripes, a low-frequency brightness texture, and behind each goal line boards and stands.
     """
-    tw = int((PITCH_LENGTH + 2 * TEXTURE_ORIGIN) * TEXTURE_PPM)
-    th = int((PITCH_WIDTH + 2 * TEXTURE_ORIGIN) * TEXTURE_PPM)
-    X = (np.arange(tw, dtype=np.float32) + 0.5) / TEXTURE_PPM - TEXTURE_ORIGIN
-    Y = (np.arange(th, dtype=np.float32) + 0.5) / TEXTURE_PPM - TEXTURE_ORIGIN
+    mx, my = TEXTURE_MARGIN
+    tw, th = int((PITCH_LENGTH + 2 * mx) * TEXTURE_PPM), int((PITCH_WIDTH + 2 * my) * TEXTURE_PPM)
+    X = (np.arange(tw, dtype=np.float32) + 0.5) / TEXTURE_PPM - mx
+    Y = (np.arange(th, dtype=np.float32) + 0.5) / TEXTURE_PPM - my
     shade = np.broadcast_to((1 + stripe_contrast * ((np.floor((X - stripe_offset) / stripe_width).astype(np.int32) & 1)
                                                     * 2 - 1))[None, :], (th, tw)).astype(np.float32)
     if checker:
@@ -318,32 +320,31 @@ def _pitch_texture(look_rng: np.random.Generator, grass: tuple[float, float, flo
     noise = cv2.resize(cv2.GaussianBlur(cells, (0, 0), 0.8), (tw, th), interpolation=cv2.INTER_LINEAR)
     tex = np.empty((th, tw, 4), np.float32)
     tex[..., :3] = (shade * noise)[..., None] * np.float32(grass)
-    tex[..., 3] = 1.0
+    tex[..., 3] = 255
     beyond = np.maximum(-side_gap - X, X - PITCH_LENGTH - side_gap)  # metres behind the goal line boards
     board_cols = (beyond > 0) & (beyond <= 1.6)
     crowd_cols = beyond > 1.6
     tex[:, board_cols, :3] = boards[0]
     ch, cw = crowd.shape[:2]
     big = cv2.resize(crowd, (cw * 2, ch * 2), interpolation=cv2.INTER_NEAREST).astype(np.float32)
-    rows = (np.arange(th) % big.shape[1])
-    for i in np.flatnonzero(crowd_cols):
-        tex[:, i, :3] = big[int(beyond[i] * 2) % big.shape[0], rows]
-    tex[:, board_cols | crowd_cols, 3] = 0.0
-    return tex
+    along = (np.arange(th) % big.shape[1])[:, None]
+    across = ((beyond[crowd_cols] * 2).astype(np.int64) % big.shape[0])[None, :]
+    tex[:, crowd_cols, :3] = big[across, along]
+    tex[:, board_cols | crowd_cols, 3] = 0
+    return np.clip(tex + 0.5, 0, 255).astype(np.uint8)
 
 
-@lru_cache(maxsize=8)
-def _texture_to_pitch() -> np.ndarray:
-    """Affine (as 3x3) from texture pixels to pitch metres."""
-    return np.array([[1 / TEXTURE_PPM, 0, -TEXTURE_ORIGIN], [0, 1 / TEXTURE_PPM, -TEXTURE_ORIGIN], [0, 0, 1]])
+# Texture pixels -> pitch metres (an affine map as 3x3).
+TEXTURE_TO_PITCH = np.array([[1 / TEXTURE_PPM, 0, -TEXTURE_MARGIN[0]], [0, 1 / TEXTURE_PPM, -TEXTURE_MARGIN[1]],
+                             [0, 0, 1]])
 
 
 def _background(look: Look, hom: np.ndarray, width: int, height: int, k: float) -> tuple[np.ndarray, ...]:
     """Ground, far boards and crowd, lines. Returns image (float32), grass mask (bool), line mask (0..1)."""
-    warped = cv2.warpPerspective(look.texture, hom @ _texture_to_pitch(), (width, height), flags=cv2.INTER_LINEAR,
+    warped = cv2.warpPerspective(look.texture, hom @ TEXTURE_TO_PITCH, (width, height), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_REPLICATE)
-    img = np.ascontiguousarray(warped[..., :3])
-    grass = warped[..., 3] > 0.5
+    img = warped[..., :3].astype(np.float32)
+    grass = warped[..., 3] > 127
 
     # Far side: advertising boards then the crowd, found per column along the projected board line.
     inv = np.linalg.inv(hom)
@@ -378,10 +379,11 @@ def _background(look: Look, hom: np.ndarray, width: int, height: int, k: float) 
     thickness = max(1, round(look.line_px * k))
     polys = [_fixed(_project(hom, p)) for p in PITCH_LINES]
     cv2.polylines(mask, polys, False, 255, thickness, cv2.LINE_AA, shift=3)
-    line = mask.astype(np.float32) * (look.line_alpha / 255) * grass
-    a = line[..., None]
-    img = img * (1 - a) + np.float32(look.line_color) * a
-    return img, grass, line / look.line_alpha
+    mask[~grass] = 0
+    ys, xs = np.nonzero(mask)
+    a = mask[ys, xs].astype(np.float32)[:, None] * np.float32(look.line_alpha / 255)
+    img[ys, xs] = img[ys, xs] * (1 - a) + np.float32(look.line_color) * a
+    return img, grass, mask.astype(np.float32) / 255
 
 
 def _draw_goals(img: np.ndarray, look: Look, hom: np.ndarray, near_height: float, k: float) -> None:
@@ -487,7 +489,7 @@ def _draw_ball(img: np.ndarray, look: Look, cx: float, cy: float, r: float, rng:
     nz = np.sqrt(np.clip(1 - nx * nx - ny * ny, 0, 1))
     light = np.array(look.light) / np.linalg.norm(look.light)
     lambert = np.clip(nx * light[0] + ny * light[1] + nz * light[2], 0, 1)
-    shade = 0.62 + 0.38 * lambert + 0.12 * lambert ** 12
+    shade = 0.7 + 0.3 * lambert + 0.1 * lambert ** 12
     for _ in range(int(rng.integers(1, 4))):  # the dark panels of the ball
         sx, sy = rng.uniform(-0.55, 0.55, 2)
         shade = np.where((nx - sx) ** 2 + (ny - sy) ** 2 < 0.09, shade * 0.6, shade)
@@ -532,11 +534,11 @@ def _players(look: Look, hom: np.ndarray, frame: int, anchor: tuple[float, float
     scale = _scale(look, pos[:, 1])
     t = look.tracks
     p4, f4 = look.motion[8:10]
-    target = int(np.clip(round(10 + 4.2 * math.sin(2 * np.pi * frame / p4 + f4) + rng.normal(0, 0.5)), 6, 14))
+    target = int(_clamp(round(10 + 4.2 * math.sin(2 * np.pi * frame / p4 + f4) + rng.normal(0, 0.5)), 6, 14))
     dist = np.hypot(pos[:, 0] - anchor[0], pos[:, 1] - anchor[1])
     chosen: list[_Player] = []
     for j in np.argsort(dist, kind="stable"):
-        h = float(np.clip(near_h * scale[j], 20 * k, 34 * k))
+        h = _clamp(near_h * float(scale[j]), 20 * k, 34 * k)
         p = _Player(float(feet[j, 0]), float(feet[j, 1]), h, h * t[j, T_WIDTH], look.kits[int(t[j, T_KIT])],
                     SKIN_TONES[int(t[j, T_SKIN])], HAIR[int(t[j, T_HAIR])],
                     2 * np.pi * frame / t[j, T_STRIDE] + t[j, T_FX])
@@ -548,7 +550,7 @@ def _players(look: Look, hom: np.ndarray, frame: int, anchor: tuple[float, float
         u = rng.uniform(0.06, 0.94) * width
         v = top + rng.uniform(0.15, 0.97) * (height - top)
         py = _project(inv, [[u, v]])[0, 1]
-        h = float(np.clip(near_h * _scale(look, py), 20 * k, 34 * k))
+        h = _clamp(near_h * float(_scale(look, py)), 20 * k, 34 * k)
         kit = look.kits[int(rng.integers(2))]
         chosen.append(_Player(u, v, h, h * rng.uniform(0.37, 0.43), kit, SKIN_TONES[int(rng.integers(4))],
                               HAIR[int(rng.integers(4))], rng.uniform(0, 2 * np.pi)))
@@ -564,7 +566,7 @@ def _place_ball(look: Look, hom: np.ndarray, players: list[_Player], line: np.nd
     inv = np.linalg.inv(hom)
 
     def radius_at(gy_pitch: float) -> float:
-        return float(np.clip(near_d * _scale(look, gy_pitch), 7 * k, 14 * k)) / 2 * rng.uniform(0.95, 1.05)
+        return _clamp(near_d * float(_scale(look, gy_pitch)), 7 * k, 14 * k) / 2 * rng.uniform(0.95, 1.05)
 
     def on_grass(u: float, v: float) -> bool:
         return 0 <= u < width and 0 <= v < height and bool(grass[int(v), int(u)])
@@ -598,7 +600,7 @@ def _place_ball(look: Look, hom: np.ndarray, players: list[_Player], line: np.nd
             cx, cy, ground = gu, gv - r, gv
         if not (on_grass(gu, min(gv, height - 1)) and 0.2 * r <= cx <= width - 0.2 * r and r <= cy <= height - 0.2 * r):
             continue
-        if _visible_fraction(cx, cy, r, ground, players, width, height) >= (0.35 if mode == "behind" else 0.6):
+        if _visible_fraction(cx, cy, r, ground, players, width, height) >= (0.5 if mode == "behind" else 0.65):
             return cx, cy, r, ground
     raise RuntimeError("no place for the ball")  # pragma: no cover - open grass always exists
 
@@ -634,7 +636,7 @@ def render_frame(rng: np.random.Generator, width: int, height: int, look: Look, 
     anchor = _anchor(look, frame)
     p1, f1 = look.motion[6:8]
     zoom = look.zoom * (1 + 0.05 * math.sin(2 * np.pi * frame / p1 + f1))
-    hom = _camera(look, float(np.clip(anchor[0], 10, 95)), zoom, width, height)
+    hom = _camera(look, _clamp(anchor[0], 10, 95), zoom, width, height)
     near_h, near_d = look.player_height * zoom * k, look.ball_diameter * zoom * k
 
     img, grass, line = _background(look, hom, width, height, k)
@@ -677,8 +679,11 @@ def render_frame(rng: np.random.Generator, width: int, height: int, look: Look, 
 
 def _clip(box: Box, width: int, height: int) -> Box:
     x1, y1, x2, y2 = box
-    return (float(np.clip(x1, 0, width)), float(np.clip(y1, 0, height)),
-            float(np.clip(x2, 0, width)), float(np.clip(y2, 0, height)))
+    return _clamp(x1, 0, width), _clamp(y1, 0, height), _clamp(x2, 0, width), _clamp(y2, 0, height)
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return float(min(max(value, low), high))
 
 
 def _finish(img: np.ndarray, look: Look, rng: np.random.Generator, k: float) -> np.ndarray:

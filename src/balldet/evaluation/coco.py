@@ -282,6 +282,16 @@ def _class_index(classes: np.ndarray, class_ids: np.ndarray) -> tuple[np.ndarray
     return pos, class_ids[pos] == classes
 
 
+def _argsort_pairs(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """Order by ``major`` then ``minor`` (non-negative ints, ``minor`` unique)."""
+    n = minor.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if (int(major.max()) + 1) * n < 2**62:
+        return np.argsort(major.astype(np.int64) * n + minor)  # unique keys: any algorithm
+    return np.lexsort((minor, major))
+
+
 def evaluate_coco(
     gts: Sequence[ImageGT],
     dets: Sequence[ImageDets],
@@ -307,15 +317,17 @@ def evaluate_coco(
     def cat(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
         return np.concatenate(parts) if parts else empty
 
+    g_cls_parts = [g.classes for g in gts]
+    d_cls_parts = [d.classes for d in dets]
     g_box = cat([g.boxes for g in gts], np.zeros((0, 4)))
-    g_cls = cat([g.classes for g in gts], np.zeros(0, np.int64))
+    g_cls = cat(g_cls_parts, np.zeros(0, np.int64))
     g_area = cat([g.areas for g in gts], np.zeros(0))  # type: ignore[misc]
     g_crowd = cat([g.iscrowd for g in gts], np.zeros(0, bool))  # type: ignore[misc]
-    g_img = np.repeat(np.arange(n_img), [len(g) for g in gts])
+    g_img = np.repeat(np.arange(n_img), [c.shape[0] for c in g_cls_parts])
     d_box = cat([d.boxes for d in dets], np.zeros((0, 4)))
     d_score = cat([d.scores for d in dets], np.zeros(0))
-    d_cls = cat([d.classes for d in dets], np.zeros(0, np.int64))
-    d_img = np.repeat(np.arange(n_img), [len(d) for d in dets])
+    d_cls = cat(d_cls_parts, np.zeros(0, np.int64))
+    d_img = np.repeat(np.arange(n_img), [c.shape[0] for c in d_cls_parts])
 
     if class_ids is None:
         cls = np.unique(np.concatenate([g_cls, d_cls]))
@@ -330,17 +342,23 @@ def evaluate_coco(
     g_box, g_area, g_crowd = g_box[keep][order], g_area[keep][order], g_crowd[keep][order]
 
     d_k, keep = _class_index(d_cls, cls)
-    d_cell = d_img[keep] * n_cls + d_k[keep]
-    order = np.lexsort((-d_score[keep], d_cell))  # by image, class, descending score (stable)
-    d_cell, d_k = d_cell[order], d_k[keep][order]
-    d_box, d_score = d_box[keep][order], d_score[keep][order]
+    d_cell, d_k = d_img[keep] * n_cls + d_k[keep], d_k[keep]
+    d_box, d_score = d_box[keep], d_score[keep]
+    # Position in the descending-score order of all detections, ties in input order (= image
+    # order, then order inside the image): the one float sort; later orders sort integer keys.
+    d_spos = np.empty(d_score.size, dtype=np.int64)
+    d_spos[np.argsort(-d_score, kind="stable")] = np.arange(d_score.size)
+    order = _argsort_pairs(d_cell, d_spos)  # by image, class, descending score
+    d_cell, d_k, d_box, d_score, d_spos = (x[order] for x in (d_cell, d_k, d_box, d_score, d_spos))
     n = d_cell.size
     run_start = np.ones(n, dtype=bool)
     run_start[1:] = d_cell[1:] != d_cell[:-1]
     starts = np.flatnonzero(run_start)
     d_rank = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
     keep = d_rank < MAX_DETS[-1]
-    d_cell, d_k, d_box, d_score, d_rank = d_cell[keep], d_k[keep], d_box[keep], d_score[keep], d_rank[keep]
+    d_cell, d_k, d_box, d_score, d_spos, d_rank = (
+        x[keep] for x in (d_cell, d_k, d_box, d_score, d_spos, d_rank)
+    )
 
     lo = np.array([r[0] for r in AREA_RANGES])[:, None]
     hi = np.array([r[1] for r in AREA_RANGES])[:, None]
@@ -360,12 +378,13 @@ def evaluate_coco(
     n_pos = np.stack(
         [np.bincount(g_k[~g_ignore[a]], minlength=n_cls) for a in range(len(AREA_RANGES))], axis=1
     ).reshape(n_cls, len(AREA_RANGES))
+    class_order = _argsort_pairs(d_k, d_spos)  # by class, descending score, image, rank
     precision, recall, scores = accumulate(
-        d_k, d_score, d_rank, tp, fp, n_pos, MAX_DETS, RECALL_THRESHOLDS
+        d_k, d_score, d_rank, class_order, tp, fp, n_pos, MAX_DETS, RECALL_THRESHOLDS
     )
     stats = summarize(precision, recall, IOU_THRESHOLDS, AREA_LABELS, MAX_DETS)
 
-    pool = np.argsort(-d_score, kind="stable")
+    pool = np.argsort(d_spos)
     return CocoResult(
         stats=stats,
         precision=precision,

@@ -16,6 +16,7 @@ def accumulate(
     det_class: np.ndarray,
     det_score: np.ndarray,
     det_rank: np.ndarray,
+    class_order: np.ndarray,
     tp: np.ndarray,
     fp: np.ndarray,
     n_pos: np.ndarray,
@@ -24,9 +25,10 @@ def accumulate(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision (T,R,K,A,M), recall (T,K,A,M) and scores (T,R,K,A,M) as COCO accumulates them.
 
-    The detection arrays must be ordered by image, then by rank inside the image and class
-    (``det_rank``, 0 = highest score). ``tp``/``fp`` are (A, T, D) flags (a detection that is
-    neither is ignored); ``n_pos`` (K, A) counts the non-ignored ground truths.
+    ``det_rank`` is each detection's rank inside its image and class (0 = highest score);
+    ``class_order`` lists the detections by class index, then descending score, ties in image
+    order and then rank order. ``tp``/``fp`` are (A, T, D) flags (a detection that is neither is
+    ignored); ``n_pos`` (K, A) counts the non-ignored ground truths.
 
     Per class, area range and maxDets ``m``: the detections of rank < m of all images are merged
     and stably sorted by descending score (ties keep image order, then rank order), cumulative
@@ -42,43 +44,72 @@ def accumulate(
     recall = -np.ones((n_thr, n_cls, n_area, n_max))
     scores = -np.ones((n_thr, n_rec, n_cls, n_area, n_max))
 
-    # stable: equal scores stay in (image, rank) order
-    order = np.lexsort((-det_score, det_class))
+    order = class_order
     bounds = np.searchsorted(det_class[order], np.arange(n_cls + 1), side="left")
-    top_rank = int(det_rank.max()) if det_rank.size else -1
     for k in range(n_cls):
-        if not np.any(n_pos[k] > 0):
-            continue
         idx_k = order[bounds[k] : bounds[k + 1]]
-        for m, max_det in enumerate(max_dets):
-            idx = idx_k if top_rank < max_det else idx_k[det_rank[idx_k] < max_det]
-            n_det = idx.shape[0]
-            sorted_scores = det_score[idx]
-            for a in range(n_area):
-                npos = int(n_pos[k, a])
-                if npos == 0:
-                    continue
-                if n_det == 0:
+        rank_k, score_k = det_rank[idx_k], det_score[idx_k]
+        top_rank = int(rank_k.max()) if rank_k.size else -1
+        for a in range(n_area):
+            npos = int(n_pos[k, a])
+            if npos == 0:
+                continue
+            # recall >= thr  <=>  cumulative TP >= need[thr] (the division is monotone in TP)
+            need = np.searchsorted(np.arange(npos + 1) / npos, rec_thrs, side="left")
+            tp_k = np.take(tp[a], idx_k, axis=1)
+            counted_k = tp_k | np.take(fp[a], idx_k, axis=1)
+            for m, max_det in enumerate(max_dets):
+                if top_rank < max_det:
+                    tp_m, counted_m, scores_m = tp_k, counted_k, score_k
+                else:
+                    keep = rank_k < max_det
+                    tp_m = np.compress(keep, tp_k, axis=1)
+                    counted_m = np.compress(keep, counted_k, axis=1)
+                    scores_m = score_k[keep]
+                if scores_m.shape[0] == 0:
                     recall[:, k, a, m] = 0.0
                     precision[:, :, k, a, m] = 0.0
                     scores[:, :, k, a, m] = 0.0
                     continue
-                tp_sum = np.cumsum(tp[a][:, idx], axis=1).astype(np.float64)
-                fp_sum = np.cumsum(fp[a][:, idx], axis=1).astype(np.float64)
-                rc = tp_sum / npos
-                pr = tp_sum / (fp_sum + tp_sum + _EPS)
-                pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-                recall[:, k, a, m] = rc[:, -1]
-                for t in range(n_thr):
-                    at = np.searchsorted(rc[t], rec_thrs, side="left")
-                    inside = at < n_det
-                    q = np.zeros(n_rec)
-                    s = np.zeros(n_rec)
-                    q[inside] = pr[t, at[inside]]
-                    s[inside] = sorted_scores[at[inside]]
-                    precision[t, :, k, a, m] = q
-                    scores[t, :, k, a, m] = s
+                prec, rec, sco = _sample_curves(tp_m, counted_m, scores_m, need, npos)
+                precision[:, :, k, a, m] = prec
+                recall[:, k, a, m] = rec
+                scores[:, :, k, a, m] = sco
     return precision, recall, scores
+
+
+def _sample_curves(
+    tp: np.ndarray, counted: np.ndarray, det_scores: np.ndarray, need: np.ndarray, npos: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sampled precision (T, R), final recall (T,) and sampled scores (T, R) of score-sorted rows.
+
+    ``tp`` (T, D): true positives; ``counted`` (T, D): true or false positives (the rest is
+    ignored); ``need`` (R,): cumulative TP count that reaches each recall threshold.
+
+    Only the true positives are visited: recall first reaches a positive threshold at the
+    ``need``-th true positive, and the right-to-left running maximum of precision at a true
+    positive only depends on the precision at later true positives (in between, precision
+    falls or stays). A threshold reached before any detection (``need == 0``) samples index 0.
+    """
+    n_thr = tp.shape[0]
+    count_type = np.int32 if tp.shape[1] < 2**31 else np.int64
+    n_counted = np.cumsum(counted, axis=1, dtype=count_type)  # tp + fp so far
+    rows, cols = np.nonzero(tp)
+    n_tp = np.bincount(rows, minlength=n_thr)
+    j = np.arange(rows.shape[0]) - np.repeat(np.cumsum(n_tp) - n_tp, n_tp)  # 0-based TP index
+    width = max(int(n_tp.max()), 1)
+    env = np.full((n_thr, width), -1.0)
+    env[rows, j] = (j + 1) / (n_counted[rows, cols] + _EPS)
+    env = np.maximum.accumulate(env[:, ::-1], axis=1)[:, ::-1]
+    where = np.zeros((n_thr, width), dtype=np.int64)
+    where[rows, j] = cols
+
+    col = np.clip(need - 1, 0, width - 1)
+    reached = need[None, :] <= n_tp[:, None]  # (T, R)
+    prec = np.where(reached, np.maximum(env[:, col], 0.0), 0.0)
+    sco = np.where(reached, det_scores[where[:, col]], 0.0)
+    sco[:, need == 0] = det_scores[0]
+    return prec, n_tp / npos, sco
 
 
 def _mean_valid(values: np.ndarray) -> float:

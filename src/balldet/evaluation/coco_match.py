@@ -103,23 +103,89 @@ def greedy_match(
     """
     n_area, n_gt = gt_ignore.shape
     n_thr = thresholds.shape[0]
-    matched = np.zeros((n_area, n_thr, n_det), dtype=bool)
-    matched_ignored = np.zeros((n_area, n_thr, n_det), dtype=bool)
     if pair_det.size == 0:
-        return matched, matched_ignored
+        nothing = np.zeros((n_area, n_thr, n_det), dtype=bool)
+        return nothing, nothing.copy()
 
     # Pairs grouped by (rank, detection); inside a detection by ascending (IoU, ground truth
     # index), so that a pair's position in its group orders the candidates exactly the way the
-    # reference prefers them: higher IoU wins, on a tie the later ground truth wins.
+    # reference prefers them: higher IoU wins, on a tie the later ground truth wins. The input
+    # pairs come ordered by (detection, ground truth) and both sorts are stable.
     pair_rank = det_rank[pair_det]
-    order = np.lexsort((pair_gt, pair_iou_values, pair_det, pair_rank))
-    p_det, p_gt, p_iou = pair_det[order], pair_gt[order], pair_iou_values[order]
+    order = np.argsort(pair_rank * np.int64(n_det) + pair_det, kind="stable")
+    p_det = pair_det[order]
     n_pairs = p_det.shape[0]
     new_group = np.ones(n_pairs, dtype=bool)
     new_group[1:] = p_det[1:] != p_det[:-1]
     group_start = np.flatnonzero(new_group)
     group_len = np.diff(np.append(group_start, n_pairs))
-    position = np.arange(n_pairs) - np.repeat(group_start, group_len)
+    multi = np.flatnonzero(np.repeat(group_len > 1, group_len))  # only these need the IoU order
+    if multi.size:
+        inner = order[multi]
+        group_id = np.cumsum(new_group)[multi]
+        order[multi] = inner[np.lexsort((pair_iou_values[inner], group_id))]
+    p_gt, p_iou = pair_gt[order], pair_iou_values[order]
+    position = (np.arange(n_pairs) - np.repeat(group_start, group_len)).astype(np.int32)
+    big = int(group_len.max()) + 1  # a non-ignored candidate outranks every ignored one
+    group_rank = pair_rank[order][group_start]
+    max_rank = int(group_rank[-1])
+    rank_bounds = np.searchsorted(group_rank, np.arange(max_rank + 2), side="left")
+    group_bounds = np.append(group_start, n_pairs)
+
+    # Work in (item, area * threshold) layout: gathers and scatters then move whole rows.
+    n_at = n_area * n_thr
+    taken = np.zeros((n_gt, n_at), dtype=bool)
+    thr = np.tile(thresholds, n_area)[None, :]  # (1, A*T)
+    bonus = np.repeat(np.where(gt_ignore, 0, big).astype(np.int32).T, n_thr, axis=1)  # (G, A*T)
+    crowd = gt_crowd[:, None]
+    hit_rows: list[np.ndarray] = []
+    ign_rows: list[np.ndarray] = []
+    det_rows: list[np.ndarray] = []
+    for r in range(max_rank + 1):
+        s0, s1 = int(rank_bounds[r]), int(rank_bounds[r + 1])
+        if s0 == s1:
+            continue
+        p0, p1 = int(group_bounds[s0]), int(group_bounds[s1])
+        g = p_gt[p0:p1]
+        cand = (~taken[g] | crowd[g]) & (p_iou[p0:p1, None] >= thr)  # (P, A*T)
+        key = np.where(cand, position[p0:p1, None] + bonus[g], np.int32(-1))
+        local_start = group_start[s0:s1] - p0
+        best = np.maximum.reduceat(key, local_start, axis=0)  # (S, A*T)
+        hit = best >= 0
+        # the winner is the candidate holding the group's best key (keys are unique in a group);
+        # the ground truths of one step all differ (one detection per cell and rank)
+        won = cand & (key == np.repeat(best, group_len[s0:s1], axis=0))
+        taken[g] |= won
+        hit_rows.append(hit)
+        ign_rows.append(hit & (best < big))
+        det_rows.append(p_det[group_start[s0:s1]])
+    dets = np.concatenate(det_rows)
+    flat = np.zeros((n_det, n_at), dtype=bool)
+    flat[dets] = np.concatenate(hit_rows)
+    matched = flat.T.copy().reshape(n_area, n_thr, n_det)
+    flat[dets] = np.concatenate(ign_rows)
+    matched_ignored = flat.T.copy().reshape(n_area, n_thr, n_det)
+    return matched, matched_ignored
+
+    # Pairs grouped by (rank, detection); inside a detection by ascending (IoU, ground truth
+    # index), so that a pair's position in its group orders the candidates exactly the way the
+    # reference prefers them: higher IoU wins, on a tie the later ground truth wins. The input
+    # pairs come ordered by (detection, ground truth) and both sorts are stable.
+    pair_rank = det_rank[pair_det]
+    order = np.argsort(pair_rank * np.int64(n_det) + pair_det, kind="stable")
+    p_det = pair_det[order]
+    n_pairs = p_det.shape[0]
+    new_group = np.ones(n_pairs, dtype=bool)
+    new_group[1:] = p_det[1:] != p_det[:-1]
+    group_start = np.flatnonzero(new_group)
+    group_len = np.diff(np.append(group_start, n_pairs))
+    multi = np.flatnonzero(np.repeat(group_len > 1, group_len))  # only these need the IoU order
+    if multi.size:
+        inner = order[multi]
+        group_id = np.cumsum(new_group)[multi]
+        order[multi] = inner[np.lexsort((pair_iou_values[inner], group_id))]
+    p_gt, p_iou = pair_gt[order], pair_iou_values[order]
+    position = (np.arange(n_pairs) - np.repeat(group_start, group_len)).astype(np.int32)
     big = int(group_len.max()) + 1  # a non-ignored candidate outranks every ignored one
     group_rank = pair_rank[order][group_start]
     max_rank = int(group_rank[-1])
