@@ -171,6 +171,22 @@ def test_explicit_class_ids_drop_and_add_classes():
     assert np.all(ours.precision[:, :, 2] == -1)  # class 5 has nothing
 
 
+def test_pair_chunking_and_sort_fallback_do_not_change_results(monkeypatch):
+    import balldet.evaluation.coco as coco_module
+    import balldet.evaluation.coco_match as coco_match
+
+    rng = np.random.default_rng(11)
+    gts, dets = make_case(rng, n_img=12, n_cls=2)
+    expected = evaluate_coco(gts, dets)
+    monkeypatch.setattr(coco_match, "PAIR_CHUNK", 3)
+    chunked = assert_matches_reference(gts, dets)
+    np.testing.assert_array_equal(chunked.precision, expected.precision)
+
+    major = np.array([2**61, 0, 2**61, 5], dtype=np.int64)
+    minor = np.array([3, 2, 1, 0], dtype=np.int64)
+    np.testing.assert_array_equal(coco_module._argsort_pairs(major, minor), [1, 3, 2, 0])
+
+
 def test_class_only_in_detections_is_minus_one_and_left_out():
     gts = [ImageGT([[10, 10, 50, 50]], [0])]
     dets = [ImageDets([[10, 10, 50, 50], [100, 100, 20, 20]], [0.9, 0.8], [0, 3])]

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+import balldet.data.synth as synth_module
 from balldet.data.catalog import LocalCatalog
 from balldet.data.dataset import DatasetRef
 from balldet.data.synth import (
@@ -34,6 +35,7 @@ EXPECTED = {
     "class:ball-markup:tagme-001-02": ("1.0.2", ["class:ball", "source:markup"]),
     "soccernet_ball_001": ("1.0.2", ["class:ball", "source:public"]),
     "class:player-markup:our-001": ("1.0.0", ["class:player", "source:markup"]),
+    "class:player-markup:tagme-001-01": ("1.0.0", ["class:player", "source:markup"]),
 }
 RECORDING_ID = re.compile(r"^\d{8}-[A-Za-z_]+-[A-Za-z_]+-vs-[A-Za-z_]+-\d{2}$")
 
@@ -116,10 +118,21 @@ def test_frame_identity_is_unique_across_datasets(synth: tuple[LocalCatalog, lis
     per_recording = recordings[list(EXPECTED)[0]] | recordings[list(EXPECTED)[1]]
     for name in ("class:ball-markup:our-001", "class:ball-markup:tagme-001-02"):
         assert len(recordings[name]) >= 2 and not recordings[name] & per_recording
+    # the two player sets are labelled on different recordings
+    ours, tagme = recordings["class:player-markup:our-001"], recordings["class:player-markup:tagme-001-01"]
+    assert len(ours) >= 2 and len(tagme) >= 2 and not ours & tagme
     # larger plans keep the guarantee too
     plan = plan_frames(500, seed=3)
     pairs = [(f.recording, f.frame) for frames in plan.values() for f in frames]
     assert len(pairs) == len(set(pairs)) == 500 * len(SYNTH_DATASETS)
+
+
+def test_later_draw_rounds_leave_earlier_plans_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    full = plan_frames(N, seed=3)
+    first = tuple(d for d in SYNTH_DATASETS if d.draw_round == 0)
+    assert 0 < len(first) < len(SYNTH_DATASETS)
+    monkeypatch.setattr(synth_module, "SYNTH_DATASETS", first)
+    assert plan_frames(N, seed=3) == {d.name: full[d.name] for d in first}
 
 
 def test_parse_frame_stem_rejects_other_names() -> None:

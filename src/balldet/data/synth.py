@@ -3,7 +3,7 @@
 For offline demos and tests: frames that look like match videos (see :mod:`balldet.data.synth_render`)
 on which a tiny detector learns to find the ball within minutes on a CPU. The datasets mirror the
 team's real ones: per-recording ball sets, labelling iterations mixing recordings, a public-style
-set and a player set. Image files are named ``<recording id>_<frame number:06d>.jpg``; a frame of a
+set and player sets. Image files are named ``<recording id>_<frame number:06d>.jpg``; a frame of a
 recording is in at most one dataset. Everything is deterministic from (seed, image size, count).
 """
 
@@ -49,6 +49,9 @@ class SynthDataset:
     kind: str  # "ball" or "player"
     recordings: tuple[str, ...]
     tags: tuple[str, ...]
+    # Frames are drawn round by round, a later round from what earlier ones left: a dataset added in
+    # a new round leaves the frames (and so the content) of the existing ones as they were.
+    draw_round: int = 0
 
     @property
     def names(self) -> list[str]:
@@ -84,6 +87,7 @@ SYNTH_RECORDINGS: dict[str, SynthRecording] = {
 
 _BALL_RECORDING = ("class:ball", "source:recording")
 _BALL_MARKUP = ("class:ball", "source:markup")
+_PLAYER_MARKUP = ("class:player", "source:markup")
 SYNTH_DATASETS: tuple[SynthDataset, ...] = (
     SynthDataset(f"{R_CSKA_BALTIKA}-001", "1.0.0", "ball", (R_CSKA_BALTIKA,), _BALL_RECORDING),
     SynthDataset(f"{R_CSKA_SPARTAK}-001", "1.0.0", "ball", (R_CSKA_SPARTAK,), _BALL_RECORDING),
@@ -91,8 +95,9 @@ SYNTH_DATASETS: tuple[SynthDataset, ...] = (
     SynthDataset("class:ball-markup:tagme-001-02", "1.0.2", "ball",
                  (R_LOKO_DYNAMO, R_KRASNODAR_ROSTOV, R_RUBIN_AKHMAT), _BALL_MARKUP),
     SynthDataset("soccernet_ball_001", "1.0.2", "ball", (R_PUBLIC_1, R_PUBLIC_2), ("class:ball", "source:public")),
-    SynthDataset("class:player-markup:our-001", "1.0.0", "player", (R_ZENIT_CSKA, R_RUBIN_AKHMAT),
-                 ("class:player", "source:markup")),
+    SynthDataset("class:player-markup:our-001", "1.0.0", "player", (R_ZENIT_CSKA, R_RUBIN_AKHMAT), _PLAYER_MARKUP),
+    SynthDataset("class:player-markup:tagme-001-01", "1.0.0", "player", (R_LOKO_DYNAMO, R_KRASNODAR_ROSTOV),
+                 _PLAYER_MARKUP, draw_round=1),
 )
 SYNTH_DATASET_IDS: dict[str, str] = {d.name: d.id for d in SYNTH_DATASETS}
 
@@ -123,23 +128,29 @@ class PlannedFrame:
 
 def plan_frames(images_per_dataset: int, seed: int = 0) -> dict[str, list[PlannedFrame]]:
     """Which frames go into which dataset, by name. Frames of a recording are drawn at random without
-    replacement across all datasets, so no (recording, frame) pair is in two datasets."""
-    wants: dict[str, list[tuple[str, int]]] = {}  # recording -> [(dataset, count)]
+    replacement across all datasets, so no (recording, frame) pair is in two datasets. Each recording
+    has one generator; the datasets of :attr:`SynthDataset.draw_round` 0 draw first, those of a later
+    round then draw from the frames still free."""
+    wants: dict[str, dict[int, list[tuple[str, int]]]] = {}  # recording -> round -> [(dataset, count)]
     for d in SYNTH_DATASETS:
         share, extra = divmod(images_per_dataset, len(d.recordings))
         for i, rec in enumerate(d.recordings):
-            wants.setdefault(rec, []).append((d.name, share + (i < extra)))
+            wants.setdefault(rec, {}).setdefault(d.draw_round, []).append((d.name, share + (i < extra)))
     picked: dict[str, list[tuple[str, int]]] = {d.name: [] for d in SYNTH_DATASETS}
-    for rec, demands in wants.items():
-        if sum(n for _, n in demands) > FRAMES_PER_RECORDING:
+    for rec, rounds in wants.items():
+        if sum(n for demands in rounds.values() for _, n in demands) > FRAMES_PER_RECORDING:
             raise BalldetError(f"{images_per_dataset} images per dataset need more frames than recording {rec} has "
                                f"({FRAMES_PER_RECORDING})", fix="ask for fewer images per dataset")
         rng = np.random.default_rng(stable_int("frames", rec, seed))
-        frames = rng.choice(FRAMES_PER_RECORDING, size=sum(n for _, n in demands), replace=False)
-        start = 0
-        for name, n in demands:
-            picked[name].extend((rec, int(f)) for f in frames[start:start + n])
-            start += n
+        free = np.arange(FRAMES_PER_RECORDING)
+        for draw_round in sorted(rounds):
+            demands = rounds[draw_round]
+            frames = rng.choice(free, size=sum(n for _, n in demands), replace=False)
+            start = 0
+            for name, n in demands:
+                picked[name].extend((rec, int(f)) for f in frames[start:start + n])
+                start += n
+            free = np.setdiff1d(free, frames, assume_unique=True)
     plan: dict[str, list[PlannedFrame]] = {}
     for d in SYNTH_DATASETS:
         frames = sorted(picked[d.name])

@@ -1,0 +1,75 @@
+"""Every command the README shows, run as written (in an isolated workspace), and --help everywhere."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+README = (REPO / "README.md").read_text()
+DEMO_CONFIG = "aicska/object_detection/ultralytics/ball/251125_1200_yolov8n_synth_demo.yaml"
+
+
+def readme_commands() -> list[list[str]]:
+    """`balldet ...` lines of the README's bash blocks (the `run` example is the e2e test's job)."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("#")[0].split(">")[0].strip()
+            if line.startswith("balldet "):
+                commands.append(shlex.split(line)[1:])
+    return commands
+
+
+def test_readme_opens_with_the_two_setup_commands():
+    first_block = re.search(r"```bash\n(.*?)```", README, flags=re.S).group(1)
+    lines = [line.split("#")[0].strip() for line in first_block.strip().splitlines()]
+    assert lines == ["./scripts/demo.sh", "./scripts/test.sh"]
+    assert "scripts/test.sh" in (REPO / ".ci" / "run").read_text()
+    assert DEMO_CONFIG in (REPO / "scripts" / "demo.sh").read_text()
+
+
+@pytest.mark.parametrize("args", readme_commands(), ids=lambda a: " ".join(a))
+def test_readme_command_runs(workspace, args):
+    shutil.copytree(REPO / "configs", workspace.configs, dirs_exist_ok=True)
+    if args[:2] == ["datasets", "synth"]:
+        args = [*args, "--images", "2"]
+    result = workspace.cli(*args)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_demo_config_validates_against_the_repository_configs(workspace):
+    shutil.copytree(REPO / "configs", workspace.configs, dirs_exist_ok=True)
+    result = workspace.cli("configs", "validate", DEMO_CONFIG, "--model-type", "ultralytics")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["run"], ["configs"], ["configs", "validate"], ["configs", "schema"], ["configs", "list"],
+     ["datasets"], ["datasets", "synth"], ["datasets", "list"]],
+    ids=lambda a: " ".join(a) or "balldet",
+)
+def test_help_everywhere(workspace, args):
+    result = workspace.cli(*args, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout
+
+
+def test_run_help_names_both_spellings(workspace):
+    result = workspace.cli("run", "--help", COLUMNS="200")
+    for option in ("--config_name", "--config-name", "--model_type", "--model-type", "--project"):
+        assert option in result.stdout
+
+
+def test_datasets_synth_then_list_shows_the_catalog(workspace):
+    assert workspace.cli("datasets", "synth", "--images", "3").returncode == 0
+    listed = workspace.cli("datasets", "list", COLUMNS="250")
+    assert listed.returncode == 0
+    for name in ("class:ball-markup:our-001", "soccernet_ball_001", "20240416-Russian_Cup-CSKA_Moscow"):
+        assert name in listed.stdout
