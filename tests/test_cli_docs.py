@@ -43,10 +43,28 @@ def test_readme_command_runs(workspace, args):
     assert result.returncode == 0, result.stderr
 
 
-def test_the_demo_config_validates_against_the_repository_configs(workspace):
+REPO_CONFIGS = sorted(p.relative_to(REPO / "configs").as_posix() for p in (REPO / "configs").rglob("*.yaml"))
+
+
+def test_repository_configs_follow_the_team_layout():
+    assert DEMO_CONFIG in REPO_CONFIGS
+    pattern = re.compile(r"^[^/]+/object_detection/[a-z0-9_]+/(ball|player)/\d{6}_\d{4}_[\w.-]+\.yaml$")
+    for name in REPO_CONFIGS:
+        assert pattern.match(name), name
+
+
+@pytest.mark.parametrize("name", REPO_CONFIGS)
+def test_repository_config_validates_and_uses_synthetic_datasets(workspace, name):
+    from balldet.config import load_config_file
+    from balldet.data.synth import SYNTH_DATASET_IDS
+
+    backend = name.split("/")[2]
     shutil.copytree(REPO / "configs", workspace.configs, dirs_exist_ok=True)
-    result = workspace.cli("configs", "validate", DEMO_CONFIG, "--model-type", "ultralytics")
+    result = workspace.cli("configs", "validate", name, "--model-type", backend)
     assert result.returncode == 0, result.stderr
+    config = load_config_file(REPO / "configs" / name)
+    used = [*config.test_data.datasets, *(config.train_data.datasets if config.train_data else [])]
+    assert set(used) <= set(SYNTH_DATASET_IDS.values())
 
 
 @pytest.mark.parametrize(
