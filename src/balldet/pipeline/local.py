@@ -128,7 +128,7 @@ class LocalPipeline:
                 outputs[name] = self._run_stage(index, name, functions[name], outputs)
             status = "completed"
         finally:
-            result = self._finish(status, outputs.get("test_model"), outputs.get("get_config"))
+            result = self._finish(status, outputs)
         return result
 
     def _run_stage(self, index: int, name: str, function: Callable[..., Any], outputs: dict[str, Any]) -> Any:
@@ -157,7 +157,10 @@ class LocalPipeline:
         self._write_manifest("running", None)
         return output
 
-    def _finish(self, status: str, report: TestReport | None, loaded: Any) -> RunResult:
+    def _finish(self, status: str, outputs: dict[str, Any]) -> RunResult:
+        report: TestReport | None = outputs.get("test_model")
+        loaded = outputs.get("get_config")
+        trained = outputs.get("train_model")
         for entry in self.stage_records:
             if entry["status"] == "running":
                 entry["status"] = "failed"
@@ -173,6 +176,10 @@ class LocalPipeline:
                 for key, value in report.scalars().items():
                     title, _, series = key.rpartition("/")
                     reporter.scalar(title, series, value, 0)
+            if trained is not None:
+                # What the backend says of itself (e.g. yolov5's P, R, mAP50, mAP50-95), kept apart.
+                for name, value in trained.backend_metrics.items():
+                    reporter.scalar("backend", name, value, 0)
             reporter.artifact("stages", self.stage_records)
             pipeline_task = record.as_dict()
         manifest = self._write_manifest(status, pipeline_task, report)
