@@ -29,6 +29,14 @@ TRAIN_CONFIGS = {
         "model": "yolov8n.yaml", "epochs": 15, "imgsz": 320, "batch": 8, "nbs": 8, "optimizer": "AdamW",
         "lr0": 0.002, "warmup_epochs": 1, "mosaic": 0.0, "workers": 0, "val": False,
     },
+    # yolov5 accumulates gradients up to 64 images after a warmup of at least 100 iterations; a
+    # long warmup keeps the accumulation low (more optimizer steps), so lr0 is high while it ramps.
+    "yolov5": {
+        "cfg": "yolov5n.yaml", "weights": "", "imgsz": 320, "batch_size": 4, "epochs": 20, "rect": True,
+        "optimizer": "AdamW", "cache": "ram", "workers": 0,
+        "hyp": {"lr0": 0.05, "lrf": 1.0, "mosaic": 0.0, "scale": 0.2, "warmup_epochs": 100,
+                "warmup_bias_lr": 0.0},
+    },
 }
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 # model_type -> module that registers it. The only place that lists the model types.
 BACKEND_MODULES: dict[str, str] = {
     "ultralytics": "balldet.backends.ultralytics_backend",
+    "yolov5": "balldet.backends.yolov5_backend",
 }
 
 T = TypeVar("T")

@@ -12,11 +12,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from balldet.backends.base_converter import ConvertedData, DatasetConverter
+from balldet.backends.base_converter import ConvertedData
 from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel
 from balldet.backends.ultralytics_env import configure_ultralytics
-from balldet.backends.yolo_layout import build_yolo_layout
-from balldet.data.prepared import PreparedData
+from balldet.backends.yolo_layout import YoloLayoutConverter
 from balldet.errors import BackendError
 from balldet.registry import DATASET_CONVERTERS, MODEL_WRAPPERS
 
@@ -53,11 +52,8 @@ def check_weights_name(field: str, value: str, *, allow_downloads: bool) -> list
 
 
 @DATASET_CONVERTERS.register(NAME)
-class UltralyticsConverter(DatasetConverter):
+class UltralyticsConverter(YoloLayoutConverter):
     model_type = NAME
-
-    def convert(self, data: PreparedData, out_dir: Path) -> ConvertedData:
-        return build_yolo_layout(data, out_dir, self.model_type)
 
 
 @MODEL_WRAPPERS.register(NAME)

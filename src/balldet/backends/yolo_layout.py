@@ -15,7 +15,7 @@ import yaml
 
 from balldet.data.dataset import DatasetRef
 from balldet.data.prepared import PreparedData
-from balldet.backends.base_converter import ConvertedData
+from balldet.backends.base_converter import ConvertedData, DatasetConverter
 from balldet.files import write_text_atomic
 
 
@@ -71,3 +71,10 @@ def build_yolo_layout(data: PreparedData, out_dir: Path, model_type: str) -> Con
         val_images=val_count,
         class_names=data.class_names,
     )
+
+
+class YoloLayoutConverter(DatasetConverter):
+    """A converter for backends that read this layout; a subclass only names its model type."""
+
+    def convert(self, data: PreparedData, out_dir: Path) -> ConvertedData:
+        return build_yolo_layout(data, out_dir, self.model_type)

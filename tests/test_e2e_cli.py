@@ -1,5 +1,5 @@
-"""End to end through the CLI: `balldet run` with ENV_FOR_DYNACONF=local_debug on tiny synthetic
-data, one epoch, ClearML offline. The records are read back from ClearML's offline sessions."""
+"""End to end through the CLI, for each backend: `balldet run` with ENV_FOR_DYNACONF=local_debug on
+tiny synthetic data, one epoch, ClearML offline. The records are read back from ClearML's offline sessions."""
 
 from __future__ import annotations
 
@@ -98,3 +98,18 @@ def test_ultralytics_run_end_to_end(e2e_workspace):
         "ultralytics",
         {"model": "yolov8n.yaml", "epochs": 1, "imgsz": 160, "batch": 4, "workers": 0},
     )
+
+
+@pytest.mark.slow
+def test_yolov5_run_end_to_end(e2e_workspace):
+    manifest = run_and_check(
+        e2e_workspace,
+        "yolov5",
+        {"cfg": "yolov5n.yaml", "weights": "", "epochs": 1, "imgsz": 160, "batch_size": 4, "workers": 0},
+    )
+    # yolov5's own figures, as the team's yolov5 leaderboard has them, on the pipeline record.
+    from balldet.tracking.offline_records import read_offline_task
+
+    pipeline = read_offline_task(Path(manifest["pipeline_task"]["offline_folder"]))
+    for name in ("P", "R", "mAP50", "mAP50-95"):
+        assert f"backend/{name}" in pipeline.scalars

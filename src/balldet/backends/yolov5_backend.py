@@ -1,0 +1,407 @@
+"""The yolov5 backend (the ``yolov5`` PyPI package, YOLOv5 7.0). yolov5 is imported only inside
+methods, through :mod:`balldet.backends.yolov5_compat`, which makes it work on today's numpy, torch
+and setuptools, offline, without changing anything for the rest of the process.
+
+``train_config`` holds the options of yolov5's ``train.py`` (``weights``, ``cfg``, ``epochs``,
+``batch_size``, ``imgsz``, ``optimizer``, ...) under their Python names, and ``hyp``: a hyp yaml
+(a local file or one of yolov5's, e.g. ``hyp.scratch-high.yaml``) or a mapping of overrides onto
+yolov5's default ``hyp.scratch-low.yaml``. Without ``weights`` the model is trained from ``cfg``
+(``yolov5n.yaml`` when neither is given): balldet never downloads weights unless told to.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from balldet.backends.base_converter import ConvertedData
+from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel
+from balldet.backends.yolo_layout import YoloLayoutConverter
+from balldet.backends.yolov5_compat import import_yolov5, yolov5_call, yolov5_root
+from balldet.errors import BackendError
+from balldet.files import write_text_atomic
+from balldet.registry import DATASET_CONVERTERS, MODEL_WRAPPERS
+
+NAME = "yolov5"
+# Keys balldet sets itself: the data layout, where outputs go, the device, and the run mode.
+MANAGED_KEYS = {"data", "project", "name", "exist_ok", "device", "resume", "local_rank", "save_dir"}
+# Options that publish runs or datasets elsewhere, or run something else than one training.
+UNSUPPORTED_KEYS = {
+    "evolve": "hyperparameter evolution runs many trainings; run one balldet config per setting",
+    "bucket": "used only by evolve",
+    # yolov5 7.0.x (PyPI) crashes after the first epoch it does not validate (`map50s` unset).
+    "noval": "yolov5 7.0.x crashes when it skips validation (UnboundLocalError: map50s)",
+    "upload_dataset": "balldet records datasets and models in ClearML itself",
+    "s3_upload_dir": "balldet records datasets and models in ClearML itself",
+    "hf_model_id": "balldet records models in ClearML itself",
+    "hf_token": "balldet records models in ClearML itself",
+    "hf_private": "balldet records models in ClearML itself",
+    "hf_dataset_id": "balldet records models in ClearML itself",
+    "roboflow_token": "balldet records models in ClearML itself",
+    "roboflow_upload": "balldet records models in ClearML itself",
+    "neptune_token": "balldet logs to ClearML itself",
+    "neptune_project": "balldet logs to ClearML itself",
+    "neptune_resume_id": "balldet logs to ClearML itself",
+    "entity": "balldet logs to ClearML itself",
+    "bbox_interval": "balldet logs to ClearML itself",
+    "artifact_alias": "balldet logs to ClearML itself",
+}
+DEFAULT_CFG = "yolov5n.yaml"
+DEFAULT_HYP = "hyp.scratch-low.yaml"
+# Defaults that differ from yolov5's own: plots cost seconds per run and nobody looks at them here.
+DEFAULTS: dict[str, Any] = {"noplots": True}
+# Predictions for mAP need every candidate box; NMS as yolov5's val.py does it.
+PREDICT_CONF = 0.001
+PREDICT_IOU = 0.6
+PREDICT_MAX_DET = 300
+DEFAULT_IMGSZ = 640
+# What yolov5 reports after each epoch (train.py's log_vals, named as its Loggers name them).
+EPOCH_KEYS = (
+    "train/box_loss", "train/obj_loss", "train/cls_loss",
+    "metrics/precision", "metrics/recall", "metrics/mAP_0.5", "metrics/mAP_0.5:0.95",
+    "val/box_loss", "val/obj_loss", "val/cls_loss",
+    "x/lr0", "x/lr1", "x/lr2",
+)
+# yolov5's final validation results (P, R, mAP@.5, mAP@.5:.95, ...) under the team's names.
+FINAL_METRICS = ("P", "R", "mAP50", "mAP50-95")
+
+
+@dataclass(frozen=True)
+class TrainOption:
+    """One option of yolov5's train.py as its argparse parser declares it."""
+
+    name: str
+    type: str | None = None  # "int", "float", "str" or None
+    flag: bool = False  # action='store_true'
+    choices: tuple[Any, ...] | None = None
+    nargs: str | None = None
+
+
+@lru_cache(maxsize=1)
+def yolov5_train_options() -> tuple[dict[str, TrainOption], dict[str, str]]:
+    """yolov5 train.py's options (name → option) and their aliases (alias → name), read from the
+    ``add_argument`` calls in ``parse_opt`` with ``ast``: no import of yolov5 or torch."""
+    source = (yolov5_root() / "train.py").read_text(encoding="utf-8")
+    parse_opt = next(
+        (n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef) and n.name == "parse_opt"),
+        None,
+    )
+    if parse_opt is None:
+        raise BackendError("cannot read yolov5's train options: train.py has no parse_opt()")
+    options: dict[str, TrainOption] = {}
+    aliases: dict[str, str] = {}
+    for node in ast.walk(parse_opt):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument"):
+            continue
+        flags = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        names = [f.lstrip("-").replace("-", "_") for f in flags if f.startswith("--")]
+        if not names:
+            continue
+        keywords = {k.arg: k.value for k in node.keywords if k.arg}
+        dest = _literal(keywords.get("dest")) or names[0]
+        type_node = keywords.get("type")
+        choices = _literal(keywords.get("choices"))
+        options[dest] = TrainOption(
+            name=dest,
+            type=type_node.id if isinstance(type_node, ast.Name) else None,
+            flag=_literal(keywords.get("action")) == "store_true",
+            choices=tuple(choices) if isinstance(choices, (list, tuple)) else None,
+            nargs=_literal(keywords.get("nargs")),
+        )
+        aliases.update({alias: dest for alias in names[1:]})
+    return options, aliases
+
+
+def _literal(node: ast.AST | None) -> Any:
+    if node is None:
+        return None
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=1)
+def default_hyp() -> dict[str, Any]:
+    """yolov5's default hyperparameters (``data/hyps/hyp.scratch-low.yaml``)."""
+    return yaml.safe_load((yolov5_root() / "data" / "hyps" / DEFAULT_HYP).read_text(encoding="utf-8"))
+
+
+def hyp_keys() -> frozenset[str]:
+    # `anchors` is commented out in yolov5's hyp files but read by train.py when given.
+    return frozenset(default_hyp()) | {"anchors"}
+
+
+def _packaged_file(name: str, folders: Sequence[str]) -> Path | None:
+    """A yaml yolov5 finds by bare name in its own package (as its check_file does), if any."""
+    root = yolov5_root()
+    for folder in folders:
+        found = sorted((root / folder).rglob(Path(name).name))
+        if found:
+            return found[0]
+    return None
+
+
+def _is_local_file(value: str) -> bool:
+    return bool(value) and Path(value).expanduser().is_file()
+
+
+def _model_sources(train_config: dict[str, Any]) -> tuple[str, str]:
+    """(weights, cfg): no weights means training from cfg, and yolov5n.yaml when neither is given."""
+    weights = train_config.get("weights", "")
+    cfg = train_config.get("cfg", "" if weights else DEFAULT_CFG)
+    return weights, cfg
+
+
+def check_weights_name(field: str, value: str, *, allow_downloads: bool) -> list[tuple[str, str]]:
+    """Weights that are not a local file would be downloaded, which offline cannot work."""
+    if not value or _is_local_file(value) or allow_downloads:
+        return []
+    return [
+        (
+            field,
+            f"weights {value!r} are not a local file and downloads are off here; give the path of a "
+            f"local .pt file, or train from a model yaml: weights: \"\" with cfg: {DEFAULT_CFG} (or "
+            "another yolov5*.yaml)",
+        )
+    ]
+
+
+def _check_value(field: str, option: TrainOption, value: Any) -> list[tuple[str, str]]:
+    if option.nargs is not None or value is None:
+        return []
+    if option.flag and not isinstance(value, bool):
+        return [(field, "must be true or false")]
+    if option.type == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        return [(field, "must be an integer")]
+    if option.type == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return [(field, "must be a number")]
+    if option.type == "str" and not isinstance(value, str):
+        return [(field, "must be a string")]
+    if option.choices and value not in option.choices:
+        return [(field, f"must be one of {', '.join(map(str, option.choices))}")]
+    return []
+
+
+def _check_hyp(hyp: Any) -> list[tuple[str, str]]:
+    field = "train_config.hyp"
+    if isinstance(hyp, str):
+        if _is_local_file(hyp) or _packaged_file(hyp, ("data",)) is not None:
+            return []
+        return [(field, f"{hyp!r} is neither a local file nor one of yolov5's hyp files (data/hyps/)")]
+    if not isinstance(hyp, dict):
+        return [(field, "must be a hyp yaml path or a mapping of hyperparameters")]
+    known = hyp_keys()
+    problems: list[tuple[str, str]] = []
+    for key, value in hyp.items():
+        if key not in known:
+            close = difflib.get_close_matches(str(key), sorted(known), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"see yolov5's data/hyps/{DEFAULT_HYP}"
+            problems.append((f"{field}.{key}", f"unknown yolov5 hyperparameter; {hint}"))
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append((f"{field}.{key}", "must be a number"))
+    return problems
+
+
+def _check_cfg(cfg: Any) -> list[tuple[str, str]]:
+    if not isinstance(cfg, str):
+        return [("train_config.cfg", "must be a model yaml path or name (e.g. yolov5n.yaml), or \"\"")]
+    if not cfg or _is_local_file(cfg) or _packaged_file(cfg, ("models",)) is not None:
+        return []
+    return [("train_config.cfg", f"{cfg!r} is neither a local file nor one of yolov5's model yamls")]
+
+
+@DATASET_CONVERTERS.register(NAME)
+class Yolov5Converter(YoloLayoutConverter):
+    """yolov5 reads the same YOLO layout as ultralytics: ``train|val/images|labels`` + data.yaml."""
+
+    model_type = NAME
+
+
+@MODEL_WRAPPERS.register(NAME)
+class Yolov5Wrapper(ModelWrapper):
+    model_type = NAME
+
+    def __init__(self, cache_dir: Path, *, allow_downloads: bool = False) -> None:
+        super().__init__(cache_dir, allow_downloads=allow_downloads)
+        self._model: Any = None
+
+    @classmethod
+    def check_train_config(
+        cls, train_config: dict[str, Any], *, allow_downloads: bool = False
+    ) -> list[tuple[str, str]]:
+        options, aliases = yolov5_train_options()
+        problems: list[tuple[str, str]] = []
+        for key, value in train_config.items():
+            field = f"train_config.{key}"
+            if key in MANAGED_KEYS:
+                problems.append((field, "set by balldet itself; remove it from train_config"))
+            elif key in UNSUPPORTED_KEYS:
+                problems.append((field, f"not supported by balldet: {UNSUPPORTED_KEYS[key]}"))
+            elif key in aliases:
+                problems.append((field, f"write it as {aliases[key]!r} (yolov5's option name)"))
+            elif key == "hyp":
+                problems += _check_hyp(value)
+            elif key not in options:
+                close = difflib.get_close_matches(str(key), sorted(set(options) | set(aliases)), n=1)
+                close = [aliases.get(c, c) for c in close]
+                hint = f"did you mean {close[0]!r}?" if close else "see yolov5's train.py options"
+                problems.append((field, f"unknown yolov5 option; {hint}"))
+            else:
+                problems += _check_value(field, options[key], value)
+        weights, cfg = _model_sources(train_config)
+        if not isinstance(weights, str):
+            problems.append(("train_config.weights", "must be a .pt path or name, or \"\""))
+        else:
+            problems += check_weights_name("train_config.weights", weights, allow_downloads=allow_downloads)
+            problems += _check_cfg(cfg)
+            if not weights and not cfg:
+                problems.append(("train_config.cfg", "give cfg (a model yaml, e.g. yolov5n.yaml) or weights"))
+        return problems
+
+    @classmethod
+    def pretrained_weights(cls, train_config: dict[str, Any]) -> str:
+        return str(train_config.get("weights", ""))
+
+    def train(
+        self,
+        data: ConvertedData,
+        train_config: dict[str, Any],
+        out_dir: Path,
+        *,
+        device: str,
+        seed: int,
+        report: ScalarCallback | None = None,
+    ) -> TrainedModel:
+        out_dir = Path(out_dir).resolve()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        options = self._train_options(data, train_config, out_dir, device=device, seed=seed)
+        final: dict[str, float] = {}
+        with yolov5_call():
+            y5 = import_yolov5(self.cache_dir, allow_downloads=self.allow_downloads)
+            callbacks = y5.callbacks.Callbacks()
+            if report is not None:
+                callbacks.register_action("on_fit_epoch_end", callback=_epoch_reporter(report))
+            callbacks.register_action("on_train_end", callback=_final_metrics(final))
+            # What train.run() does, with callbacks of our own (run() shares one Callbacks object
+            # between calls, a mutable default argument of train.main).
+            opt = y5.train.parse_opt(True)
+            for key, value in options.items():
+                setattr(opt, key, value)
+            y5.train.main(opt, callbacks)
+        weights_dir = Path(opt.save_dir) / "weights"
+        weights = next((w for w in (weights_dir / "best.pt", weights_dir / "last.pt") if w.is_file()), None)
+        if weights is None:
+            raise BackendError(f"yolov5 finished without writing weights under {weights_dir}")
+        return TrainedModel(
+            model_type=NAME,
+            weights=weights.resolve(),
+            backend_metrics=final,
+            epochs=int(opt.epochs),
+            image_size=int(opt.imgsz),
+        )
+
+    def _train_options(
+        self, data: ConvertedData, train_config: dict[str, Any], out_dir: Path, *, device: str, seed: int
+    ) -> dict[str, Any]:
+        problems = self.check_train_config(train_config, allow_downloads=self.allow_downloads)
+        if problems:
+            raise BackendError("; ".join(f"{field}: {message}" for field, message in problems))
+        options = {**DEFAULTS, **train_config}
+        options.setdefault("seed", seed)
+        weights, cfg = _model_sources(train_config)
+        options.update(
+            weights=self._weights_source(weights),
+            cfg=str(Path(cfg).expanduser().resolve()) if _is_local_file(cfg) else cfg,
+            hyp=self._hyp_file(train_config.get("hyp"), out_dir),
+            data=str(Path(data.data_file).resolve()),
+            project=str(out_dir),
+            name="train",
+            exist_ok=True,
+            device=_device_arg(device),
+        )
+        return options
+
+    def _weights_source(self, weights: str) -> str:
+        """What yolov5 is given for ``weights``. Local files as absolute paths: a relative one with a
+        '/' would be looked up on the Hugging Face hub. A bare ``*.pt`` name (downloads allowed) is
+        fetched from yolov5's GitHub release into, and then reused from, the cache folder rather
+        than the working directory. Anything else (a hub id, a URL) goes to yolov5 as it is."""
+        if not weights:
+            return ""
+        if _is_local_file(weights):
+            return str(Path(weights).expanduser().resolve())
+        if weights.endswith(".pt") and Path(weights).name == weights:
+            return str((self.cache_dir / "yolov5" / "weights" / weights).resolve())
+        return weights
+
+    @staticmethod
+    def _hyp_file(hyp: Any, out_dir: Path) -> str:
+        """yolov5 reads hyperparameters from a file: overrides are merged onto its defaults into one."""
+        if isinstance(hyp, str):
+            return str(Path(hyp).expanduser().resolve()) if _is_local_file(hyp) else str(_packaged_file(hyp, ("data",)))
+        merged = {**default_hyp(), **(hyp or {})}
+        path = out_dir / "hyp.yaml"
+        write_text_atomic(path, yaml.safe_dump(merged, sort_keys=False))
+        return str(path)
+
+    def load(self, weights: Path, *, device: str) -> None:
+        name = str(weights)
+        problems = check_weights_name("weights", name, allow_downloads=self.allow_downloads)
+        if problems:
+            raise BackendError(problems[0][1])
+        if not name:
+            raise BackendError("no weights to load")
+        source = self._weights_source(name)
+        with yolov5_call():
+            y5 = import_yolov5(self.cache_dir, allow_downloads=self.allow_downloads)
+            model = y5.package.load(source, device=_device_arg(device))
+        if not hasattr(model, "conf"):
+            raise BackendError(f"{name} cannot be used for detection with yolov5 (not a detection model)")
+        model.conf, model.iou, model.max_det = PREDICT_CONF, PREDICT_IOU, PREDICT_MAX_DET
+        model.classes, model.agnostic = None, False
+        self._model = model
+
+    def predict(
+        self, images: Sequence[Path], *, batch_size: int, image_size: int | None = None
+    ) -> Iterator[Detections]:
+        if self._model is None:
+            raise BackendError("predict() before load()")
+        size = image_size or DEFAULT_IMGSZ
+        for start in range(0, len(images), max(1, batch_size)):
+            # File paths: yolov5 reads them itself (as RGB, EXIF-rotated), boxes come back in pixels.
+            chunk = [str(p) for p in images[start : start + max(1, batch_size)]]
+            with yolov5_call():
+                results = self._model(chunk, size=size)
+            for rows in results.xyxy:
+                rows = rows.detach().cpu().numpy().astype(np.float64).reshape(-1, 6)
+                yield Detections(boxes=rows[:, :4], scores=rows[:, 4], classes=rows[:, 5].astype(np.int64))
+
+
+def _device_arg(device: str) -> str:
+    """balldet's device → yolov5's: "auto" (and "") mean "" (a GPU when there is one)."""
+    return "" if device in ("", "auto") else device
+
+
+def _epoch_reporter(report: ScalarCallback) -> Callable[..., None]:
+    def on_fit_epoch_end(vals: Sequence[Any], epoch: int, best_fitness: Any, fi: Any) -> None:
+        for key, value in zip(EPOCH_KEYS, vals):
+            title, _, series = key.partition("/")
+            report(f"backend/{title}", series, float(value), int(epoch) + 1)
+
+    return on_fit_epoch_end
+
+
+def _final_metrics(into: dict[str, float]) -> Callable[..., None]:
+    def on_train_end(last: Any, best: Any, epoch: int, results: Sequence[Any]) -> None:
+        into.update({name: float(value) for name, value in zip(FINAL_METRICS, results)})
+
+    return on_train_end
