@@ -67,9 +67,8 @@ class Workspace:
         )
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Workspace:
-    ws = Workspace(tmp_path)
+def make_workspace(root: Path) -> Workspace:
+    ws = Workspace(root)
     for folder in (ws.configs, ws.catalog, ws.outputs, ws.cache):
         folder.mkdir()
     ws.env = {
@@ -83,6 +82,11 @@ def workspace(tmp_path: Path) -> Workspace:
         "PYTHONUNBUFFERED": "1",
     }
     return ws
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    return make_workspace(tmp_path)
 
 
 @pytest.fixture

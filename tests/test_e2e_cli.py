@@ -12,6 +12,7 @@ import pytest
 from balldet.data.synth import synth_dataset_id
 from balldet.stages import STAGE_NAMES
 from balldet.tracking.offline_records import read_offline_task
+from conftest import make_workspace
 
 TRAIN = ["20240416-Russian_Cup-CSKA_Moscow-vs-Baltika_Kaliningrad-01-001", "1.0.0"]
 VAL = ["class:ball-markup:tagme-001-02", "1.0.2"]
@@ -34,8 +35,10 @@ def tree_digest(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture
-def e2e_workspace(workspace, tiny_catalog):
+@pytest.fixture(scope="module")
+def e2e_workspace(tmp_path_factory, tiny_catalog):
+    """One workspace for the runs of both backends, so the leaderboard sees them side by side."""
+    workspace = make_workspace(tmp_path_factory.mktemp("e2e"))
     shutil.rmtree(workspace.catalog)
     shutil.copytree(tiny_catalog, workspace.catalog)
     return workspace
@@ -53,9 +56,9 @@ def run_and_check(ws, model_type: str, train_config: dict) -> dict:
     for dataset, version in TESTS:
         assert f"test/{dataset}-ver:{version}" in result.stdout
 
-    runs = list((ws.outputs / "aicska" / "debug").iterdir())
-    assert len(runs) == 1
-    manifest = json.loads((runs[0] / "run.json").read_text())
+    runs = [p for p in (ws.outputs / "aicska" / "debug").iterdir() if (p / "run.json").is_file()]
+    manifests = [json.loads((run / "run.json").read_text()) for run in runs]
+    (manifest,) = [m for m in manifests if m["request"]["model_type"] == model_type]
     assert manifest["status"] == "completed"
 
     # Seven stage records, in order, each a ClearML offline task under the project path.
@@ -70,11 +73,13 @@ def run_and_check(ws, model_type: str, train_config: dict) -> dict:
     # Scalars with the team's names for every test dataset, on the test stage and the pipeline.
     pipeline = read_offline_task(Path(manifest["pipeline_task"]["offline_folder"]))
     for dataset, version in TESTS:
-        for metric in ("mAP@0.5", "mAP@0.5:0.95", "P", "R"):
+        for metric in ("mAP@0.5", "mAP@0.5:0.95", "P", "R", "AP_dist@4px", "top1@0.5/F1", "top1@tau/tau",
+                       "loc/RMSE_px", "AP_tiny", "FP_rate_ballfree@0.5"):
             key = f"test/{dataset}-ver:{version}/{metric}"
             assert key in stage_tasks[-1].scalars, key
             assert key in pipeline.scalars, key
-            assert 0.0 <= pipeline.scalars[key] <= 1.0 or pipeline.scalars[key] == -1.0
+            if metric in ("mAP@0.5", "mAP@0.5:0.95", "P", "R"):
+                assert 0.0 <= pipeline.scalars[key] <= 1.0 or pipeline.scalars[key] == -1.0
     assert f"val/{VAL[0]}-ver:{VAL[1]}/mAP@0.5" in pipeline.scalars
 
     # The config's tags on the pipeline record (added by the add_tags_to_pipeline stage).
@@ -86,30 +91,74 @@ def run_and_check(ws, model_type: str, train_config: dict) -> dict:
     assert Path(model_uri).is_file() and Path(model_uri).stat().st_size > 10_000
     assert model_uri.endswith(".pt")
 
+    # Plots saved with the run: per-dataset bars, and PR / F1 / sample frames for every test dataset.
+    plots = Path(manifest["run_dir"]) / "predictions" / "plots"
+    assert (plots / "datasets.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list(plots.glob("test_*_samples.png"))) == len(TESTS)
+
     # Source datasets untouched: no label caches or anything else written next to them.
     assert tree_digest(ws.catalog) == before
     return manifest
 
 
-@pytest.mark.slow
-def test_ultralytics_run_end_to_end(e2e_workspace):
-    run_and_check(
-        e2e_workspace,
-        "ultralytics",
-        {"model": "yolov8n.yaml", "epochs": 1, "imgsz": 160, "batch": 4, "workers": 0},
-    )
+TRAIN_CONFIGS = {
+    "ultralytics": {"model": "yolov8n.yaml", "epochs": 1, "imgsz": 160, "batch": 4, "workers": 0},
+    "yolov5": {"cfg": "yolov5n.yaml", "weights": "", "epochs": 1, "imgsz": 160, "batch_size": 4, "workers": 0},
+}
+
+
+@pytest.fixture(scope="module")
+def completed_run(e2e_workspace):
+    """Runs (and checks) a backend's pipeline once per module; later callers get the same run."""
+    done: dict[str, dict] = {}
+
+    def get(model_type: str) -> dict:
+        if model_type not in done:
+            done[model_type] = run_and_check(e2e_workspace, model_type, TRAIN_CONFIGS[model_type])
+        return done[model_type]
+
+    return get
 
 
 @pytest.mark.slow
-def test_yolov5_run_end_to_end(e2e_workspace):
-    manifest = run_and_check(
-        e2e_workspace,
-        "yolov5",
-        {"cfg": "yolov5n.yaml", "weights": "", "epochs": 1, "imgsz": 160, "batch_size": 4, "workers": 0},
-    )
+def test_ultralytics_run_end_to_end(completed_run):
+    assert completed_run("ultralytics")["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_yolov5_run_end_to_end(completed_run):
+    manifest = completed_run("yolov5")
     # yolov5's own figures, as the team's yolov5 leaderboard has them, on the pipeline record.
-    from balldet.tracking.offline_records import read_offline_task
-
     pipeline = read_offline_task(Path(manifest["pipeline_task"]["offline_folder"]))
     for name in ("P", "R", "mAP50", "mAP50-95"):
         assert f"backend/{name}" in pipeline.scalars
+
+
+@pytest.mark.slow
+def test_leaderboard_ranks_runs_of_both_backends(e2e_workspace, completed_run, tmp_path):
+    """Built from the offline records of one run of each backend."""
+    for model_type in TRAIN_CONFIGS:
+        completed_run(model_type)
+    ws = e2e_workspace
+    csv_file, md_file, png_file = tmp_path / "board.csv", tmp_path / "board.md", tmp_path / "board.png"
+    result = ws.cli(
+        "leaderboard", "--project", "aicska", "--tag", "e2e", "--csv", str(csv_file),
+        "--markdown", str(md_file), "--png", str(png_file), COLUMNS="250",
+    )
+    assert result.returncode == 0, result.stderr
+    lines = csv_file.read_text().splitlines()
+    header = lines[0].split(",")
+    assert header[:5] == ["dataset", "run", "model_type", "mAP@0.5", "mAP@0.5:0.95"]
+    body = [line for line in lines[1:] if line]
+    # 2 runs x 2 test datasets, each row naming its backend.
+    assert len(body) == 4
+    assert sorted({row.split(",")[2] for row in body}) == ["ultralytics", "yolov5"]
+    for dataset, version in TESTS:
+        assert sum(f"test/{dataset}-ver:{version}" in row for row in body) == 2
+    assert md_file.read_text().startswith("| dataset | run | model_type |")
+    assert png_file.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "ultralytics" in result.stdout and "yolov5" in result.stdout
+
+    # Filters: a tag no run has, and another project, find nothing.
+    assert "no runs found" in ws.cli("leaderboard", "--tag", "nope").stdout
+    assert "no runs found" in ws.cli("leaderboard", "--project", "other").stdout

@@ -9,8 +9,9 @@ Semantics, in short:
   ``intersection / area(detection)``.
 * IoU thresholds ``0.50:0.05:0.95`` (T=10), recall thresholds ``0:0.01:1`` (R=101), maxDets
   ``(1, 10, 100)`` (M=3), area ranges all/small/medium/large (A=4) =
-  ``[0, 1e10]``, ``[0, 32²]``, ``[32², 96²]``, ``[96², 1e10]``. A box is outside a range when its
-  area is ``< lo`` or ``> hi``. The GT area is the annotated one (default ``w*h``); a detection's
+  ``[0, 1e10]``, ``[0, 32²]``, ``[32², 96²]``, ``[96², 1e10]`` by default (``area_ranges`` takes
+  others, e.g. the AI-TOD bins of :mod:`balldet.evaluation.ball`). A box is outside a range when
+  its area is ``< lo`` or ``> hi``. The GT area is the annotated one (default ``w*h``); a detection's
   area is ``w*h``.
 * Per image and class the detections are sorted by descending score (stable: ties keep input
   order) and cut to 100. Crowd GTs and GTs outside the area range are *ignored*. In score order
@@ -36,14 +37,14 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .coco_accumulate import accumulate, summarize
-from .coco_match import candidate_pairs, greedy_match
+from .coco_match import argsort_pairs, candidate_pairs, flatten_cells, greedy_match
 
 #: IoU thresholds 0.50, 0.55, ..., 0.95 (T = 10).
 IOU_THRESHOLDS: np.ndarray = np.linspace(0.5, 0.95, 10, endpoint=True)
@@ -203,6 +204,7 @@ class CocoResult:
         recall: ``(T, K, A, M)`` like ``COCOeval.eval['recall']``.
         scores: ``(T, R, K, A, M)`` like ``COCOeval.eval['scores']``.
         class_ids: the K evaluated class ids, ascending (axis K of the arrays).
+        area_labels: the labels of the A area ranges (axis A of the arrays).
     """
 
     stats: np.ndarray
@@ -210,6 +212,7 @@ class CocoResult:
     recall: np.ndarray
     scores: np.ndarray
     class_ids: tuple[int, ...]
+    area_labels: tuple[str, ...] = AREA_LABELS
     # pooled over all classes, area "all", maxDets 100, sorted by descending score
     _pool_scores: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
     _pool_tp: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((10, 0), bool))
@@ -220,13 +223,25 @@ class CocoResult:
         """The 12 stats by name: ``mAP@0.5:0.95``, ``mAP@0.5``, ..., ``AR_large`` (-1 = undefined)."""
         return {key: float(v) for key, v in zip(SUMMARY_KEYS, self.stats)}
 
+    def ap(self, area: str = "all", iou: float | None = None) -> float:
+        """AP (maxDets 100) over the classes with ground truth in the area range ``area``.
+
+        ``iou=None`` averages over IoU 0.50:0.95, otherwise ``iou`` must be one of the IoU
+        thresholds. -1 when no class has a ground truth in that range.
+        """
+        prec = self.precision[:, :, :, self.area_labels.index(area), len(MAX_DETS) - 1]
+        if iou is not None:
+            prec = prec[[_iou_index(iou)]]
+        valid = prec[prec > -1]
+        return float(np.mean(valid)) if valid.size else -1.0
+
     def per_class_ap(self, iou: float | None = None) -> dict[int, float]:
         """AP per class (area all, maxDets 100); classes without ground truth are omitted.
 
         ``iou=None`` averages over IoU 0.50:0.95; otherwise ``iou`` must be one of the IoU
         thresholds (e.g. 0.5 or 0.75).
         """
-        prec = self.precision[:, :, :, 0, len(MAX_DETS) - 1]  # (T, R, K)
+        prec = self.precision[:, :, :, self.area_labels.index("all"), len(MAX_DETS) - 1]
         if iou is not None:
             prec = prec[[_iou_index(iou)]]
         out: dict[int, float] = {}
@@ -273,29 +288,15 @@ def _iou_index(iou: float) -> int:
 
 # --------------------------------------------------------------------------- evaluation
 
-
-def _class_index(classes: np.ndarray, class_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of each class in ``class_ids`` and whether it is there at all."""
-    if class_ids.size == 0:
-        return np.zeros(classes.shape, np.int64), np.zeros(classes.shape, bool)
-    pos = np.minimum(np.searchsorted(class_ids, classes), class_ids.size - 1)
-    return pos, class_ids[pos] == classes
-
-
-def _argsort_pairs(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
-    """Order by ``major`` then ``minor`` (non-negative ints, ``minor`` unique)."""
-    n = minor.size
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    if (int(major.max()) + 1) * n < 2**62:
-        return np.argsort(major.astype(np.int64) * n + minor)  # unique keys: any algorithm
-    return np.lexsort((minor, major))
+#: Former name of :func:`~balldet.evaluation.coco_match.argsort_pairs`, kept for callers of it.
+_argsort_pairs = argsort_pairs
 
 
 def evaluate_coco(
     gts: Sequence[ImageGT],
     dets: Sequence[ImageDets],
     class_ids: Sequence[int] | None = None,
+    area_ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> CocoResult:
     """Evaluate detections against ground truth like pycocotools ``COCOeval`` (bbox).
 
@@ -304,95 +305,64 @@ def evaluate_coco(
         dets: detections per image; ``dets[i]`` belongs to the same image as ``gts[i]``.
         class_ids: classes to evaluate (sorted and de-duplicated); boxes of other classes are
             dropped. Default: the sorted union of the GT and detection classes.
+        area_ranges: area ranges ``label -> (lo, hi)`` in squared pixels, in the order of axis
+            A of the arrays; must include ``"all"``. Default: COCO's :data:`AREA_RANGES`
+            (``all``/``small``/``medium``/``large``). Each range follows COCO's rule (outside
+            when ``area < lo`` or ``area > hi``). ``stats`` picks its small/medium/large entries
+            by label and is -1 for a label that is not given; :meth:`CocoResult.ap` reads any.
 
     Returns:
         A :class:`CocoResult` whose ``stats``/``precision``/``recall``/``scores`` equal what
         ``COCOeval`` computes on the same data (image ids in list order, annotation ids in
-        list order, categories = ``class_ids``).
+        list order, categories = ``class_ids``, ``areaRng``/``areaRngLbl`` = ``area_ranges``).
     """
-    if len(gts) != len(dets):
-        raise ValueError(f"gts and dets must have one entry per image ({len(gts)} != {len(dets)})")
-    n_img = len(gts)
+    if area_ranges is None:
+        area_ranges = dict(zip(AREA_LABELS, AREA_RANGES))
+    labels = tuple(area_ranges)
+    if "all" not in labels:
+        raise ValueError(f"area_ranges must include 'all', got {list(labels)}")
+    cells = flatten_cells(gts, dets, class_ids, MAX_DETS[-1])
+    n_cls, n_area = int(cells.class_ids.size), len(labels)
 
-    def cat(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
-        return np.concatenate(parts) if parts else empty
-
-    g_cls_parts = [g.classes for g in gts]
-    d_cls_parts = [d.classes for d in dets]
-    g_box = cat([g.boxes for g in gts], np.zeros((0, 4)))
-    g_cls = cat(g_cls_parts, np.zeros(0, np.int64))
-    g_area = cat([g.areas for g in gts], np.zeros(0))  # type: ignore[misc]
-    g_crowd = cat([g.iscrowd for g in gts], np.zeros(0, bool))  # type: ignore[misc]
-    g_img = np.repeat(np.arange(n_img), [c.shape[0] for c in g_cls_parts])
-    d_box = cat([d.boxes for d in dets], np.zeros((0, 4)))
-    d_score = cat([d.scores for d in dets], np.zeros(0))
-    d_cls = cat(d_cls_parts, np.zeros(0, np.int64))
-    d_img = np.repeat(np.arange(n_img), [c.shape[0] for c in d_cls_parts])
-
-    if class_ids is None:
-        cls = np.unique(np.concatenate([g_cls, d_cls]))
-    else:
-        cls = np.unique(np.asarray(list(class_ids), dtype=np.int64))
-    n_cls = int(cls.size)
-
-    g_k, keep = _class_index(g_cls, cls)
-    g_cell = g_img[keep] * n_cls + g_k[keep]
-    order = np.argsort(g_cell, kind="stable")  # by image, class; input order inside
-    g_cell, g_k = g_cell[order], g_k[keep][order]
-    g_box, g_area, g_crowd = g_box[keep][order], g_area[keep][order], g_crowd[keep][order]
-
-    d_k, keep = _class_index(d_cls, cls)
-    d_cell, d_k = d_img[keep] * n_cls + d_k[keep], d_k[keep]
-    d_box, d_score = d_box[keep], d_score[keep]
-    # Position in the descending-score order of all detections, ties in input order (= image
-    # order, then order inside the image): the one float sort; later orders sort integer keys.
-    d_spos = np.empty(d_score.size, dtype=np.int64)
-    d_spos[np.argsort(-d_score, kind="stable")] = np.arange(d_score.size)
-    order = _argsort_pairs(d_cell, d_spos)  # by image, class, descending score
-    d_cell, d_k, d_box, d_score, d_spos = (x[order] for x in (d_cell, d_k, d_box, d_score, d_spos))
-    n = d_cell.size
-    run_start = np.ones(n, dtype=bool)
-    run_start[1:] = d_cell[1:] != d_cell[:-1]
-    starts = np.flatnonzero(run_start)
-    d_rank = np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
-    keep = d_rank < MAX_DETS[-1]
-    d_cell, d_k, d_box, d_score, d_spos, d_rank = (
-        x[keep] for x in (d_cell, d_k, d_box, d_score, d_spos, d_rank)
-    )
-
-    lo = np.array([r[0] for r in AREA_RANGES])[:, None]
-    hi = np.array([r[1] for r in AREA_RANGES])[:, None]
-    g_ignore = g_crowd[None, :] | (g_area[None, :] < lo) | (g_area[None, :] > hi)  # (A, G)
-    d_area = d_box[:, 2] * d_box[:, 3]
+    lo = np.array([float(area_ranges[k][0]) for k in labels])[:, None]
+    hi = np.array([float(area_ranges[k][1]) for k in labels])[:, None]
+    g_area = cells.gt_areas[None, :]
+    g_ignore = cells.gt_crowd[None, :] | (g_area < lo) | (g_area > hi)  # (A, G)
+    d_area = cells.det_boxes[:, 2] * cells.det_boxes[:, 3]
     d_outside = (d_area[None, :] < lo) | (d_area[None, :] > hi)  # (A, D)
 
     thresholds = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)
-    pairs = candidate_pairs(d_cell, d_box, g_cell, g_box, g_crowd, float(thresholds.min()))
+    pairs = candidate_pairs(
+        cells.det_cell, cells.det_boxes, cells.gt_cell, cells.gt_boxes, cells.gt_crowd,
+        float(thresholds.min()),
+    )
     matched, matched_ignored = greedy_match(
-        *pairs, d_rank, g_ignore, g_crowd, thresholds, int(d_cell.size)
+        *pairs, cells.det_rank, g_ignore, cells.gt_crowd, thresholds, int(cells.det_cell.size)
     )
     d_ignore = matched_ignored | (~matched & d_outside[:, None, :])
     tp = matched & ~d_ignore
     fp = ~matched & ~d_ignore
 
     n_pos = np.stack(
-        [np.bincount(g_k[~g_ignore[a]], minlength=n_cls) for a in range(len(AREA_RANGES))], axis=1
-    ).reshape(n_cls, len(AREA_RANGES))
-    class_order = _argsort_pairs(d_k, d_spos)  # by class, descending score, image, rank
+        [np.bincount(cells.gt_class[~g_ignore[a]], minlength=n_cls) for a in range(n_area)], axis=1
+    ).reshape(n_cls, n_area)
     precision, recall, scores = accumulate(
-        d_k, d_score, d_rank, class_order, tp, fp, n_pos, MAX_DETS, RECALL_THRESHOLDS
+        cells.det_class, cells.det_scores, cells.det_rank, cells.class_order(),
+        tp, fp, n_pos, MAX_DETS, RECALL_THRESHOLDS,
     )
-    stats = summarize(precision, recall, IOU_THRESHOLDS, AREA_LABELS, MAX_DETS)
+    stats = summarize(precision, recall, IOU_THRESHOLDS, labels, MAX_DETS)
 
-    pool = np.argsort(d_spos)
+    everything = labels.index("all")
+    pool = np.argsort(cells.det_score_pos)
     return CocoResult(
         stats=stats,
         precision=precision,
         recall=recall,
         scores=scores,
-        class_ids=tuple(int(c) for c in cls),
-        _pool_scores=d_score[pool],
-        _pool_tp=tp[0][:, pool],
-        _pool_fp=fp[0][:, pool],
-        _num_gt=int(n_pos[:, 0].sum()),
+        class_ids=tuple(int(c) for c in cells.class_ids),
+        area_labels=labels,
+        _pool_scores=cells.det_scores[pool],
+        _pool_tp=tp[everything][:, pool],
+        _pool_fp=fp[everything][:, pool],
+        _num_gt=int(n_pos[:, everything].sum()),
     )

@@ -1,6 +1,7 @@
 """Accumulation of matched detections into COCO precision/recall arrays and the 12 stats.
 
-Internal helpers of :mod:`balldet.evaluation.coco`.
+Internal helpers of :mod:`balldet.evaluation.coco`; :func:`accumulate` takes per-detection
+TP/FP flags from any match rule, so the ball measures' centre-distance AP shares it.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ def accumulate(
 
     ``det_rank`` is each detection's rank inside its image and class (0 = highest score);
     ``class_order`` lists the detections by class index, then descending score, ties in image
-    order and then rank order. ``tp``/``fp`` are (A, T, D) flags (a detection that is neither is
-    ignored); ``n_pos`` (K, A) counts the non-ignored ground truths.
+    order and then rank order. ``tp``/``fp`` are (A, T, D) flags under each area range and match
+    threshold (a detection that is neither is ignored); ``n_pos`` (K, A) counts the non-ignored ground truths.
 
     Per class, area range and maxDets ``m``: the detections of rank < m of all images are merged
     and stably sorted by descending score (ties keep image order, then rank order), cumulative

@@ -9,8 +9,11 @@ from pydantic import BaseModel
 from balldet.backends.base_model import Detections, TrainedModel
 from balldet.config import PipelineConfig
 from balldet.data.prepared import PreparedData
-from balldet.data.yolo import image_size, read_labels
-from balldet.evaluation.frames import FrameTruth, score_frames
+from balldet.data.dataset import DatasetRef
+from balldet.evaluation.dataset_plots import plot_scored_dataset
+from balldet.evaluation.frames import FrameTruth, best_tau, score_frames
+from balldet.evaluation.plots import plot_dataset_bars
+from balldet.evaluation.predictions import load_truth
 from balldet.files import write_text_atomic
 from balldet.registry import get_model_wrapper
 from balldet.tracking.reporter import Reporter
@@ -51,22 +54,42 @@ def test_model(
 ) -> TestReport:
     wrapper = get_model_wrapper(config.model_type)(cache_dir, allow_downloads=allow_downloads)
     wrapper.load(model.weights, device=device)
+
+    def predict(ref: DatasetRef, split: str) -> tuple[list[FrameTruth], list[Detections]]:
+        images, truth = load_truth(ref)
+        detections = list(
+            wrapper.predict(images, batch_size=config.test_batch_size, image_size=model.image_size)
+        )
+        save_predictions(Path(out_dir) / split / ref.label, images, truth, detections)
+        plots = plot_scored_dataset(
+            Path(out_dir) / "plots", f"{split}_{ref.label}", images, truth, detections, num_classes=len(ref.names)
+        )
+        for name, path in plots.items():
+            report.image(f"{split}/{ref.label}", name, path)
+        return truth, detections
+
+    def record(split: str, ref: DatasetRef, images: int, metrics: dict[str, float]) -> DatasetScores:
+        scores = DatasetScores(split=split, dataset_id=ref.id, label=ref.label, images=images, metrics=metrics)
+        for name, value in metrics.items():
+            report.scalar(scores.prefix, name, value, 0)
+        return scores
+
     scored = []
-    for split, refs in (("val", data.val), ("test", data.test)):
-        for ref in refs:
-            images = ref.image_files()
-            detections = list(
-                wrapper.predict(images, batch_size=config.test_batch_size, image_size=model.image_size)
-            )
-            truth = [FrameTruth(read_labels(ref.label_file(i)), *image_size(i)) for i in images]
-            save_predictions(Path(out_dir) / split / ref.label, images, truth, detections)
-            metrics = score_frames(truth, detections, num_classes=len(ref.names))
-            scores = DatasetScores(
-                split=split, dataset_id=ref.id, label=ref.label, images=len(images), metrics=metrics
-            )
-            for name, value in metrics.items():
-                report.scalar(scores.prefix, name, value, 0)
-            scored.append(scores)
+    val_truth: list[FrameTruth] = []
+    val_detections: list[Detections] = []
+    for ref in data.val:
+        truth, detections = predict(ref, "val")
+        val_truth += truth
+        val_detections += detections
+        scored.append(record("val", ref, len(truth), score_frames(truth, detections, num_classes=len(ref.names))))
+    # The per-frame threshold is chosen on validation frames only, then applied to the test sets.
+    tau = best_tau(val_truth, val_detections) if val_truth else None
+    for ref in data.test:
+        truth, detections = predict(ref, "test")
+        metrics = score_frames(truth, detections, num_classes=len(ref.names), tau=tau)
+        scored.append(record("test", ref, len(truth), metrics))
+    bars = plot_dataset_bars({s.prefix: s.metrics for s in scored}, Path(out_dir) / "plots" / "datasets.png")
+    report.image("summary", "scores per dataset", bars)
     return TestReport(model_type=config.model_type, weights=model.weights, datasets=scored)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -12,6 +13,7 @@ class Reporter(Protocol):
     def configuration(self, name: str, text: str) -> None: ...
     def artifact(self, name: str, value: Any) -> None: ...
     def text(self, message: str) -> None: ...
+    def image(self, title: str, series: str, path: Path) -> None: ...
 
 
 class PipelineHandle(Protocol):
@@ -45,6 +47,9 @@ class ClearMLReporter:
     def text(self, message: str) -> None:
         self._logger.report_text(message, print_console=False)
 
+    def image(self, title: str, series: str, path: Path) -> None:
+        self._logger.report_image(title, series, iteration=0, local_path=str(path))
+
 
 class NullReporter:
     """Records nothing; for calling a stage function outside a pipeline."""
@@ -55,3 +60,4 @@ class NullReporter:
     def configuration(self, name: str, text: str) -> None: ...
     def artifact(self, name: str, value: Any) -> None: ...
     def text(self, message: str) -> None: ...
+    def image(self, title: str, series: str, path: Path) -> None: ...

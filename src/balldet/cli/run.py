@@ -1,0 +1,72 @@
+"""`balldet run`: the seven-stage pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from balldet.cli.app import app, err, load_cli_settings, out, reports_errors
+
+
+ConfigName = Annotated[
+    str,
+    typer.Option(
+        "--config_name", "--config-name", help="Pipeline config, relative to the configs root."
+    ),
+]
+ModelType = Annotated[
+    str, typer.Option("--model_type", "--model-type", help="A model type of the registry.")
+]
+
+
+@app.command()
+@reports_errors
+def run(
+    config_name: ConfigName,
+    model_type: ModelType,
+    project: Annotated[str, typer.Option("--project", help="ClearML project root, e.g. aicska.")],
+) -> None:
+    """Run the seven-stage pipeline (settings environment from ENV_FOR_DYNACONF)."""
+    from balldet.pipeline.request import RunRequest
+    from balldet.pipeline.runner import preflight, run_pipeline
+
+    settings = load_cli_settings()
+    request = RunRequest(config_name=config_name, model_type=model_type, project=project)
+    preflight(settings, request)
+    err.print(
+        f"balldet: env [bold]{settings.env}[/] ({settings.execution}, {settings.mode}, "
+        f"clearml {'offline' if settings.clearml_offline else 'online'}) → {settings.project_path(project)}"
+    )
+    result = run_pipeline(settings, request, on_event=_print_stage_event)
+    if result is not None:
+        _print_run_result(result)
+
+
+def _print_stage_event(stage: str, event: str, detail: str) -> None:
+    if event == "start":
+        err.print(f"[cyan]▶ {stage}[/] ({detail})")
+    elif event == "enqueued":
+        out.print(f"pipeline enqueued: {detail}")
+    else:
+        err.print(f"[green]✔ {stage}[/] {detail}")
+
+
+def _print_run_result(result: Any) -> None:
+    if result.report is not None:
+        table = Table(title=f"run {result.run_id}")
+        table.add_column("dataset")
+        names = ["mAP@0.5", "mAP@0.5:0.95", "P", "R", "F1"]
+        for name in ["images", *names]:
+            table.add_column(name, justify="right")
+        for scores in result.report.datasets:
+            table.add_row(
+                scores.prefix, str(scores.images), *[f"{scores.metrics.get(n, float('nan')):.4f}" for n in names]
+            )
+        out.print(table)
+    out.print(f"run folder:     {result.run_dir}")
+    out.print(f"clearml project: {result.clearml_project}  (tags: {', '.join(result.tags)})")
+    if result.pipeline_task and result.pipeline_task.get("offline_folder"):
+        out.print(f"offline records: {Path(result.pipeline_task['offline_folder']).parent}")

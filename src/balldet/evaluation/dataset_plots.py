@@ -1,0 +1,55 @@
+"""The pictures of one scored dataset, saved as PNG with the run (and reported to ClearML)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from balldet.backends.base_model import Detections
+from balldet.evaluation.coco import evaluate_coco
+from balldet.evaluation.frames import FrameTruth, detections_to_image_dets
+from balldet.evaluation.plots import plot_f1_vs_threshold, plot_pr_curve, plot_sample_frames
+
+
+def _file_name(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
+
+
+def _xyxy_truth(frame: FrameTruth) -> np.ndarray:
+    xywh = frame.to_image_gt().boxes
+    return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+
+
+def plot_scored_dataset(
+    folder: Path,
+    label: str,
+    images: Sequence[Path],
+    truth: Sequence[FrameTruth],
+    detections: Sequence[Detections],
+    *,
+    num_classes: int,
+) -> dict[str, Path]:
+    """PR curve, F1 against score threshold, and sample frames with ground truth and predictions."""
+    stem = Path(folder) / _file_name(label)
+    gts = [t.to_image_gt() for t in truth]
+    dets = [detections_to_image_dets(d) for d in detections]
+    result = evaluate_coco(gts, dets, class_ids=list(range(num_classes)))
+    # Frames with a ball first: they show what the model finds and misses.
+    order = sorted(range(len(images)), key=lambda i: (len(truth[i].rows) == 0, i))[:8]
+    return {
+        "PR curve": plot_pr_curve(result, stem.with_name(stem.name + "_pr.png"), title=f"{label}: precision-recall"),
+        "F1 vs threshold": plot_f1_vs_threshold(
+            (gts, dets), stem.with_name(stem.name + "_f1.png"), title=f"{label}: F1 against score threshold"
+        ),
+        "sample frames": plot_sample_frames(
+            [images[i] for i in order],
+            [_xyxy_truth(truth[i]) for i in order],
+            [detections[i].boxes for i in order],
+            [detections[i].scores for i in order],
+            stem.with_name(stem.name + "_samples.png"),
+            title=f"{label}: ground truth (green), predictions (red)",
+        ),
+    }
