@@ -6,7 +6,7 @@ Validation reports every problem at once, each naming its field and the fix, bef
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
@@ -50,6 +50,20 @@ class ValSection(BaseModel):
     _check_ids = field_validator("datasets")(lambda ids: check_dataset_ids(ids))
 
 
+class DataChecks(BaseModel):
+    """What prepare_data does with what the dataset checks find."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label_defects: Literal["fail", "drop"] = Field(
+        default="fail", description="fail the run on broken labels/images, or drop those frames and report them"
+    )
+    allow_leakage: bool = Field(
+        default=False, description="let train/val frames also appear in the test data (reported, not fatal)"
+    )
+    images: bool = Field(default=True, description="also check image headers (slower on large data)")
+
+
 class PipelineConfig(BaseModel):
     """A pipeline config file (one YAML document in the configs repository)."""
 
@@ -67,6 +81,7 @@ class PipelineConfig(BaseModel):
     )
     test_batch_size: int = Field(default=16, ge=1, le=4096, description="batch size of test_model")
     seed: int = Field(default=0, ge=0, description="seed of every random choice balldet makes")
+    data_checks: DataChecks = Field(default_factory=DataChecks, description="dataset checks in prepare_data")
 
     @field_validator("tags")
     @classmethod

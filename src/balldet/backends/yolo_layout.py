@@ -49,10 +49,11 @@ def build_yolo_layout(data: PreparedData, out_dir: Path, model_type: str) -> Con
     tmp = out_dir.with_name(f".{out_dir.name}.partial")
     if tmp.exists():
         shutil.rmtree(tmp)
+    dropped = {(f.dataset_id, f.file) for f in data.dropped_frames}
     held_out = {(f.dataset_id, f.file) for f in data.val_frames}
-    train_count = link_frames(_frames_of(data.train, exclude=held_out), tmp / "train")
+    train_count = link_frames(_frames_of(data.train, exclude=held_out | dropped), tmp / "train")
     if data.val:
-        val_frames = _frames_of(data.val, exclude=set())
+        val_frames = _frames_of(data.val, exclude=dropped)
     else:
         by_id = {ref.id: ref for ref in data.train}
         val_frames = ((by_id[f.dataset_id], by_id[f.dataset_id].images_dir / f.file) for f in data.val_frames)

@@ -1,7 +1,8 @@
-"""`balldet datasets ...`: the local catalog and synthetic frames."""
+"""`balldet datasets ...`: the local catalog, synthetic frames and dataset checks."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -56,3 +57,55 @@ def datasets_synth(
         )
     for ref in refs:
         out.print(f"{ref.id}  {ref.label}  ({ref.number_samples} images)", highlight=False)
+
+
+@datasets_app.command("check")
+@reports_errors
+def datasets_check(
+    datasets: Annotated[list[str], typer.Argument(help="Catalog dataset ids or YOLO dataset folders.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write every finding to this JSON file.")] = None,
+    images: Annotated[bool, typer.Option("--images/--no-images", help="Check image headers (slower).")] = True,
+    leakage: Annotated[
+        bool, typer.Option("--leakage/--no-leakage", help="Look for frames shared between the datasets.")
+    ] = True,
+    examples: Annotated[int, typer.Option("--examples", min=0, help="Example files shown per kind.")] = 3,
+) -> None:
+    """Check labels, images and leakage between datasets.
+
+    Exit code 0 when nothing is found, 1 when there are findings, 2 on bad input (unknown id,
+    folder without images/).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from balldet.cli.evaluate import _dataset_ref
+    from balldet.data.checks import check_datasets, find_leakage
+    from balldet.files import write_json_atomic
+
+    refs = [_dataset_ref(item) for item in datasets]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        bars: dict[str, Any] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in bars:
+                bars[stage] = progress.add_task(stage, total=total)
+            progress.update(bars[stage], completed=done, total=total)
+
+        report = check_datasets(refs, images=images, progress=on_progress)
+        if leakage and len(refs) > 1:
+            report.extend(find_leakage({"datasets": refs}, progress=on_progress))
+
+    out.print(report.summary(examples=0).splitlines()[0], highlight=False)
+    if not report.ok:
+        table = Table(title="findings")
+        for column in ("kind", "count", "examples"):
+            table.add_column(column, overflow="fold")
+        for kind, count in report.counts.items():
+            shown = [f"{f.dataset}/{f.where}: {f.message}" for f in report.by_kind(kind)[:examples]]
+            table.add_row(kind, str(count), "\n".join(shown))
+        out.print(table)
+    if json_out is not None:
+        write_json_atomic(json_out, report.to_json())
+        out.print(f"findings written to {json_out}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)

@@ -50,3 +50,10 @@ class DatasetRef(DatasetInfo):
 
     def label_file(self, image: Path) -> Path:
         return self.labels_dir / f"{image.stem}.txt"
+
+    def folder_state(self) -> list[int]:
+        """Changes when files are added, removed or renamed (folder mtimes): cheap at any size.
+
+        Editing a file in place does not change it; datasets are versioned, edits make a new version.
+        """
+        return [p.stat().st_mtime_ns if p.exists() else 0 for p in (self.images_dir, self.labels_dir)]

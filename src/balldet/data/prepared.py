@@ -24,6 +24,9 @@ class PreparedData(BaseModel):
     test: list[DatasetRef]
     class_names: list[str]
     val_frames: list[FrameRef] = Field(default_factory=list)
+    # Frames left out of training because the checks found them broken (label_defects: drop).
+    dropped_frames: list[FrameRef] = Field(default_factory=list)
+    check_counts: dict[str, int] = Field(default_factory=dict)
 
     def all_datasets(self) -> list[DatasetRef]:
         seen: dict[str, DatasetRef] = {}

@@ -23,9 +23,9 @@ from balldet.errors import DatasetError
 from balldet.evaluation.frames import FrameTruth
 
 
-def load_truth(ref: DatasetRef) -> tuple[list[Path], list[FrameTruth]]:
-    """The dataset's images (sorted) and their ground truth with image sizes."""
-    images = ref.image_files()
+def load_truth(ref: DatasetRef, exclude: frozenset[str] = frozenset()) -> tuple[list[Path], list[FrameTruth]]:
+    """The dataset's images (sorted; file names in ``exclude`` left out) and their ground truth."""
+    images = [i for i in ref.image_files() if i.name not in exclude]
     return images, [FrameTruth(read_labels(ref.label_file(i)), *image_size(i)) for i in images]
 
 

@@ -26,7 +26,7 @@ from balldet.stages.test_model import TestReport, test_model
 from balldet.stages.train_model import train_model
 from balldet.tracking.reporter import Reporter
 from balldet.tracking.session import configure_clearml
-from balldet.tracking.tasks import TaskRecord, open_task
+from balldet.tracking.tasks import open_task
 
 # ClearML task types of the stages' tasks.
 _TASK_TYPES = {
@@ -103,10 +103,10 @@ class LocalPipeline:
         return {
             "get_config": _get_config,
             "process_config": _process_config,
-            "prepare_data": lambda rep, out: prepare_data(out["process_config"], resolver),
+            "prepare_data": lambda rep, out: self._prepare_data(rep, out["process_config"], resolver),
             "add_tags_to_pipeline": lambda rep, out: add_tags_to_pipeline(out["process_config"], self.pipeline),
             "convert_data": lambda rep, out: convert_data(
-                out["process_config"], out["prepare_data"], work / "layout"
+                out["process_config"], out["prepare_data"], s.cache_dir / "layouts"
             ),
             "train_model": lambda rep, out: train_model(
                 out["process_config"], out["convert_data"], work / "train", report=rep, **backend
@@ -116,6 +116,14 @@ class LocalPipeline:
                 report=rep, **backend,
             ),
         }
+
+    def _prepare_data(self, rep: Reporter, config: Any, resolver: DatasetResolver) -> Any:
+        report_file = self.run_dir / "data_check.json"
+        try:
+            return prepare_data(config, resolver, report_file=report_file, cache_dir=self.settings.cache_dir)
+        finally:
+            if report_file.is_file():
+                rep.artifact("data_check", report_file)
 
     def run(self) -> RunResult:
         configure_clearml(self.settings)

@@ -30,10 +30,18 @@ def prepare_data_step(config: Any, env: str) -> Any:
     from balldet.stages.prepare_data import prepare_data
     from balldet.tracking.session import configure_clearml
 
+    from clearml import Task
+
     settings = load_settings(env)
     configure_clearml(settings)
     resolver = DatasetResolver(LocalCatalog(settings.catalog_dir), use_clearml=not settings.clearml_offline)
-    return prepare_data(config, resolver)
+    task = Task.current_task()
+    report_file = settings.output_dir / "steps" / task.id / "data_check.json"
+    try:
+        return prepare_data(config, resolver, report_file=report_file)
+    finally:
+        if report_file.is_file():
+            task.upload_artifact("data_check", artifact_object=report_file, wait_on_upload=True)
 
 
 def add_tags_to_pipeline_step(config: Any) -> Any:
@@ -46,13 +54,10 @@ def add_tags_to_pipeline_step(config: Any) -> Any:
 
 
 def convert_data_step(config: Any, data: Any, env: str) -> Any:
-    from clearml import Task
-
     from balldet.settings import load_settings
     from balldet.stages.convert_data import convert_data
 
-    work = load_settings(env).output_dir / "steps" / Task.current_task().id
-    return convert_data(config, data, work / "layout")
+    return convert_data(config, data, load_settings(env).cache_dir / "layouts")
 
 
 def train_model_step(config: Any, data: Any, converted: Any, env: str) -> Any:
@@ -68,7 +73,7 @@ def train_model_step(config: Any, data: Any, converted: Any, env: str) -> Any:
     work = settings.output_dir / "steps" / task.id
     if converted is not None and not converted.data_file.is_file():
         # The layout was built on another agent: links are cheap to rebuild from the dataset cache.
-        converted = convert_data(config, data, work / "layout")
+        converted = convert_data(config, data, settings.cache_dir / "layouts")
     trained = train_model(
         config, converted, work / "train", cache_dir=settings.cache_dir, device=settings.device,
         allow_downloads=settings.allow_downloads, report=ClearMLReporter(task),

@@ -1,18 +1,48 @@
-"""Stage 5: build the chosen backend's training layout from the prepared datasets."""
+"""Stage 5: build the chosen backend's training layout from the prepared datasets.
+
+Layouts are cached by what they are made of: a second run with the same datasets (same ids,
+versions and folder contents), the same validation frames and the same dropped frames reuses the
+layout built before — and the label caches the backend wrote into it.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 from balldet.backends.base_converter import ConvertedData
 from balldet.config import PipelineConfig
 from balldet.data.prepared import PreparedData
+from balldet.files import write_text_atomic
 from balldet.registry import get_dataset_converter
 
+MARKER = "converted.json"
 
-def convert_data(config: PipelineConfig, data: PreparedData, out_dir: Path) -> ConvertedData | None:
+
+def layout_key(config: PipelineConfig, data: PreparedData) -> str:
+    content = {
+        "model_type": config.model_type,
+        "class_names": data.class_names,
+        "datasets": [
+            [split, ref.id, ref.version, ref.number_samples, ref.folder_state()]
+            for split, refs in (("train", data.train), ("val", data.val))
+            for ref in refs
+        ],
+        "val_frames": [f.model_dump() for f in data.val_frames],
+        "dropped": [f.model_dump() for f in data.dropped_frames],
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def convert_data(config: PipelineConfig, data: PreparedData, layouts_root: Path) -> ConvertedData | None:
     """None when the config has no training data (a pretrained model is only tested)."""
     if not data.train:
         return None
-    converter = get_dataset_converter(config.model_type)()
-    return converter.convert(data, Path(out_dir))
+    out_dir = Path(layouts_root) / f"{config.model_type}-{layout_key(config, data)}"
+    marker = out_dir / MARKER
+    if marker.is_file() and (out_dir / "data.yaml").is_file():
+        return ConvertedData.model_validate_json(marker.read_text())
+    converted = get_dataset_converter(config.model_type)().convert(data, out_dir)
+    write_text_atomic(marker, converted.model_dump_json(indent=2))
+    return converted

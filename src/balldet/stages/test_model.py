@@ -56,7 +56,8 @@ def test_model(
     wrapper.load(model.weights, device=device)
 
     def predict(ref: DatasetRef, split: str) -> tuple[list[FrameTruth], list[Detections]]:
-        images, truth = load_truth(ref)
+        # Frames the checks dropped (label_defects: drop) cannot be scored: their labels are broken.
+        images, truth = load_truth(ref, frozenset(f.file for f in data.dropped_frames if f.dataset_id == ref.id))
         detections = list(
             wrapper.predict(images, batch_size=config.test_batch_size, image_size=model.image_size)
         )

@@ -1,0 +1,130 @@
+"""prepare_data and convert_data: checks with their policies, grouped validation splits, cached layouts."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from balldet.config import PipelineConfig
+from balldet.data.catalog import LocalCatalog
+from balldet.data.resolver import DatasetResolver
+from balldet.data.splits import frame_identity, split_by_recording
+from balldet.data.synth import synth_dataset_id
+from balldet.errors import DatasetError
+from balldet.stages.convert_data import convert_data
+from balldet.stages.prepare_data import prepare_data
+
+TRAIN = synth_dataset_id("class:ball-markup:tagme-001-02", "1.0.2")
+TEST = synth_dataset_id("soccernet_ball_001", "1.0.2")
+OTHER = synth_dataset_id("class:ball-markup:our-001", "1.0.0")
+
+
+@pytest.fixture
+def catalog(tiny_catalog, tmp_path) -> LocalCatalog:
+    shutil.copytree(tiny_catalog, tmp_path / "catalog")
+    return LocalCatalog(tmp_path / "catalog")
+
+
+def config(train, test, **changes) -> PipelineConfig:
+    return PipelineConfig.model_validate(
+        {"model_type": "ultralytics", "train_data": {"datasets": train}, "test_data": {"datasets": test}, **changes}
+    )
+
+
+def resolver(catalog):
+    return DatasetResolver(catalog, use_clearml=False)
+
+
+def test_clean_data_passes_and_the_report_is_written(catalog, tmp_path):
+    report = tmp_path / "check.json"
+    data = prepare_data(config([TRAIN], [TEST]), resolver(catalog), report_file=report)
+    assert data.check_counts == {} and data.dropped_frames == []
+    assert '"ok": true' in report.read_text()
+
+
+def test_train_test_leakage_fails_the_run_naming_the_frames(catalog, tmp_path):
+    # The mission's own example trains and tests on one dataset: that is leakage.
+    report = tmp_path / "check.json"
+    with pytest.raises(DatasetError) as info:
+        prepare_data(config([TRAIN], [TRAIN, TEST]), resolver(catalog), report_file=report)
+    assert "leak" in str(info.value) and "allow_leakage" in str(info.value)
+    assert report.is_file()  # written before the failure, for the run's record
+
+
+def test_leakage_can_be_allowed_explicitly(catalog):
+    data = prepare_data(
+        config([TRAIN], [TRAIN, TEST], data_checks={"allow_leakage": True}), resolver(catalog)
+    )
+    assert [r.id for r in data.test] == [TRAIN, TEST]
+    assert sum(data.check_counts.values()) > 0  # still reported
+
+
+def test_renamed_copy_of_a_test_frame_in_training_is_leakage(catalog):
+    train, test = catalog.get(TRAIN), catalog.get(TEST)
+    image = test.image_files()[0]
+    shutil.copy(image, train.images_dir / "renamed_000001.jpg")
+    shutil.copy(test.label_file(image), train.labels_dir / "renamed_000001.txt")
+    with pytest.raises(DatasetError, match="identical_image"):
+        prepare_data(config([TRAIN], [TEST]), resolver(catalog))
+
+
+def test_label_defects_fail_or_are_dropped_as_configured(catalog, tmp_path):
+    train = catalog.get(TRAIN)
+    broken_image = train.image_files()[3]
+    train.label_file(broken_image).write_text("0 0.5 0.5 0.1\n")  # four columns
+    with pytest.raises(DatasetError) as info:
+        prepare_data(config([TRAIN], [TEST]), resolver(catalog))
+    assert broken_image.stem in str(info.value) and "label_defects: drop" in str(info.value)
+
+    data = prepare_data(config([TRAIN], [TEST], data_checks={"label_defects": "drop"}), resolver(catalog))
+    assert [(f.dataset_id, f.file) for f in data.dropped_frames] == [(TRAIN, broken_image.name)]
+    assert data.check_counts == {"label_parse": 1}
+    converted = convert_data(config([TRAIN], [TEST]), data, tmp_path / "layouts")
+    linked = {p.name for p in (converted.root / "train" / "images").iterdir()}
+    linked |= {p.name for p in (converted.root / "val" / "images").iterdir()}
+    assert not any(broken_image.name in name for name in linked)
+    assert converted.train_images + converted.val_images == len(train.image_files()) - 1
+
+
+def test_validation_split_keeps_recordings_together_and_is_reproducible(catalog):
+    refs = [catalog.get(TRAIN), catalog.get(OTHER)]
+    held = split_by_recording(refs, 0.3, seed=7)
+    assert held == split_by_recording(refs, 0.3, seed=7)
+    by_id = {r.id: r for r in refs}
+    held_recordings = {frame_identity(by_id[f.dataset_id], f.file.rsplit(".", 1)[0])[0] for f in held}
+    for ref in refs:
+        for image in ref.image_files():
+            recording, _ = frame_identity(ref, image.stem)
+            in_val = any(f.dataset_id == ref.id and f.file == image.name for f in held)
+            assert in_val == (recording in held_recordings), "a recording is split across train and val"
+    assert 0 < len(held) < sum(len(r.image_files()) for r in refs)
+
+
+def test_second_conversion_reuses_the_layout(catalog, tmp_path):
+    cfg = config([TRAIN], [TEST])
+    data = prepare_data(cfg, resolver(catalog))
+    first = convert_data(cfg, data, tmp_path / "layouts")
+    marker_time = (first.root / "converted.json").stat().st_mtime_ns
+    started = time.perf_counter()
+    second = convert_data(cfg, data, tmp_path / "layouts")
+    assert time.perf_counter() - started < 1.0
+    assert second == first and (first.root / "converted.json").stat().st_mtime_ns == marker_time
+    # Other validation frames make another layout.
+    other = convert_data(cfg, data.model_copy(update={"val_frames": data.val_frames[:1]}), tmp_path / "layouts")
+    assert other.root != first.root
+    # Images are links to the source, never copies.
+    linked = next((first.root / "train" / "images").iterdir())
+    assert linked.is_symlink() and linked.resolve().parent == catalog.get(TRAIN).images_dir.resolve()
+
+
+def test_checks_are_remembered_until_the_dataset_changes(catalog, tmp_path):
+    cfg = config([TRAIN], [TEST], data_checks={"label_defects": "drop"})
+    assert prepare_data(cfg, resolver(catalog), cache_dir=tmp_path / "cache").dropped_frames == []
+    train = catalog.get(TRAIN)
+    image = train.image_files()[0]
+    new_label = train.labels_dir / f"{image.stem}.txt"
+    new_label.unlink()  # removing a file changes the folder: the check runs again
+    data = prepare_data(cfg, resolver(catalog), cache_dir=tmp_path / "cache")
+    assert data.check_counts.get("image_without_label") == 1
