@@ -91,6 +91,14 @@ def run_and_check(ws, model_type: str, train_config: dict) -> dict:
     assert Path(model_uri).is_file() and Path(model_uri).stat().st_size > 10_000
     assert model_uri.endswith(".pt")
 
+    # The run record: config content, dataset versions and hashes, packages, on the pipeline task too.
+    record = json.loads((Path(manifest["run_dir"]) / "run_record.json").read_text())
+    assert record["config"]["content"] == (ws.configs / name).read_text()
+    assert {d["name"] for d in record["datasets"]} >= {dataset for dataset, _ in TESTS}
+    assert all(len(d["content_hash"]) == 64 for d in record["datasets"])
+    assert record["packages"]["torch"] and record["seeds"]["config_seed"] == 0
+    assert "run_record" in pipeline.artifacts
+
     # Plots saved with the run: per-dataset bars, and PR / F1 / sample frames for every test dataset.
     plots = Path(manifest["run_dir"]) / "predictions" / "plots"
     assert (plots / "datasets.png").read_bytes()[:4] == b"\x89PNG"

@@ -24,14 +24,17 @@ def link_frames(frames: Iterable[tuple[DatasetRef, Path]], split_dir: Path) -> i
     images_dir, labels_dir = split_dir / "images", split_dir / "labels"
     images_dir.mkdir(parents=True)
     labels_dir.mkdir(parents=True)
+    labels_of: dict[str, set[str]] = {}  # one listing per dataset instead of a stat per frame
     count = 0
     for ref, image in frames:
-        # The id prefix keeps equal file names of different datasets apart.
+        if ref.id not in labels_of:
+            labels_of[ref.id] = set(os.listdir(ref.labels_dir)) if ref.labels_dir.is_dir() else set()
+        # The id prefix keeps equal file names of different datasets apart. Sources are absolute
+        # already (datasets resolve to absolute folders), so no per-file path resolution is needed.
         name = f"{ref.id[:8]}__{image.stem}"
-        (images_dir / f"{name}{image.suffix}").symlink_to(image.resolve())
-        label = ref.label_file(image)
-        if label.is_file():
-            (labels_dir / f"{name}.txt").symlink_to(label.resolve())
+        os.symlink(os.path.abspath(image), images_dir / f"{name}{image.suffix}")
+        if f"{image.stem}.txt" in labels_of[ref.id]:
+            os.symlink(os.path.abspath(ref.labels_dir / f"{image.stem}.txt"), labels_dir / f"{name}.txt")
         count += 1
     return count
 

@@ -1,6 +1,6 @@
 """The balldet command line. Every user error becomes one clear message and exit code 2."""
 
-from balldet.cli import configs, datasets, evaluate, leaderboard, run  # noqa: F401  (registers commands)
+from balldet.cli import configs, datasets, evaluate, leaderboard, run, sync  # noqa: F401  (registers commands)
 from balldet.cli.app import app
 
 

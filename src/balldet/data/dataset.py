@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -44,9 +45,10 @@ class DatasetRef(DatasetInfo):
 
     def image_files(self) -> list[Path]:
         """Image files, sorted by name, of this dataset."""
-        return sorted(
-            p for p in self.images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-        )
+        # scandir knows each entry's type from the folder listing: no stat per file at 100k images.
+        with os.scandir(self.images_dir) as entries:
+            names = [e.name for e in entries if e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES]
+        return [self.images_dir / name for name in sorted(names)]
 
     def label_file(self, image: Path) -> Path:
         return self.labels_dir / f"{image.stem}.txt"

@@ -25,6 +25,7 @@ from balldet.stages.process_config import process_config
 from balldet.stages.test_model import TestReport, test_model
 from balldet.stages.train_model import train_model
 from balldet.tracking.reporter import Reporter
+from balldet.tracking.run_record import build_run_record, write_run_record
 from balldet.tracking.session import configure_clearml
 from balldet.tracking.tasks import open_task
 
@@ -172,6 +173,13 @@ class LocalPipeline:
         for entry in self.stage_records:
             if entry["status"] == "running":
                 entry["status"] = "failed"
+        config = outputs.get("process_config")
+        record = build_run_record(
+            loaded=outputs.get("get_config"), request=self.request, settings=self.settings,
+            data=outputs.get("prepare_data"), seed=getattr(config, "seed", None), run_id=self.run_id,
+        )
+        record_file = self.run_dir / "run_record.json"
+        write_run_record(record_file, record)
         tags = [*self.pipeline.tags, f"run:{self.run_id}"] + ([] if status == "completed" else ["failed"])
         with open_task(
             self.clearml_project, f"pipeline {self.request.config_name}", task_type="controller", tags=tags
@@ -189,6 +197,8 @@ class LocalPipeline:
                 for name, value in trained.backend_metrics.items():
                     reporter.scalar("backend", name, value, 0)
             reporter.artifact("stages", self.stage_records)
+            # What explains the run months later: config content, commits, dataset hashes, versions.
+            reporter.artifact("run_record", record_file)
             pipeline_task = record.as_dict()
         manifest = self._write_manifest(status, pipeline_task, report)
         manifest.pop("metrics")

@@ -35,6 +35,10 @@ def preflight(settings: Settings, request: RunRequest) -> None:
             )
     if problems:
         raise ConfigError(problems, source=request.config_name)
+    if not settings.clearml_offline:
+        from balldet.tracking.server import check_server
+
+        check_server(settings)
 
 
 def run_pipeline(
