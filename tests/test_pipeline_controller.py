@@ -3,12 +3,17 @@ needed to build it; enqueueing it needs a server, which cannot run here)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from balldet.pipeline.request import RunRequest
 from balldet.settings import load_settings
 from balldet.stages import STAGE_NAMES
 from conftest import SETTINGS_FILE
+
+
+CONFIG_TEXT = "tags: [ball]\nmodel_type: ultralytics\n"
 
 
 @pytest.fixture
@@ -24,7 +29,9 @@ def controller(settings_env, monkeypatch):
     request = RunRequest(
         config_name="aicska/object_detection/ultralytics/ball/x.yaml", model_type="ultralytics", project="aicska"
     )
-    built = build_pipeline_controller(settings, request)
+    built = build_pipeline_controller(
+        settings, request, config_content=CONFIG_TEXT, packages=["balldet @ git+https://example.invalid/balldet.git@abc123"]
+    )
     yield settings, built
     built._task.close()
 
@@ -49,14 +56,19 @@ def test_step_queues_come_from_settings(controller):
 
 def test_pipeline_parameters_and_step_inputs(controller):
     _, built = controller
-    assert built.get_parameters() == {
+    parameters = built.get_parameters()
+    assert {k: parameters[k] for k in ("config_name", "model_type", "project", "env")} == {
         "config_name": "aicska/object_detection/ultralytics/ball/x.yaml",
         "model_type": "ultralytics",
         "project": "aicska",
         "env": "remote_debug",
     }
+    # The config's text travels with the run: agents need no configs checkout.
+    assert parameters["config_content"] == CONFIG_TEXT
+    assert "configs_commit" in parameters
     nodes = built._nodes
     assert nodes["get_config"].parameters["kwargs/config_name"] == "${pipeline.config_name}"
+    assert nodes["get_config"].parameters["kwargs/config_content"] == "${pipeline.config_content}"
     assert nodes["process_config"].parameters["kwargs_artifacts/loaded"] == "${get_config.id}.loaded"
     assert nodes["train_model"].parameters["kwargs_artifacts/converted"] == "${convert_data.id}.converted"
     assert nodes["test_model"].parameters["kwargs_artifacts/trained"] == "${train_model.id}.trained"
@@ -68,3 +80,32 @@ def test_pipeline_parameters_and_step_inputs(controller):
 def test_controller_task_lives_in_the_project_path(controller):
     _, built = controller
     assert built._task.get_project_name() == "aicska/debug/pipeline/object_detection"
+
+
+def test_every_step_installs_balldet_at_a_pinned_commit(controller):
+    """ClearML renders each function step into a task definition stored on the controller."""
+    _, built = controller
+    for name in STAGE_NAMES:
+        definition = json.loads(built._task._get_configuration_text(name=name))
+        requirements = json.dumps(definition["script"]["requirements"])
+        assert "balldet @ git+https://example.invalid/balldet.git@abc123" in requirements, name
+        # The function runs standalone on an agent: its imports live inside it.
+        assert "from balldet" in definition["script"]["diff"], name
+
+
+def test_only_side_effect_free_steps_are_cached(controller):
+    _, built = controller
+    cached = {name for name, node in built._nodes.items() if node.cache_executed_step}
+    assert cached == {"get_config", "process_config"}
+
+
+def test_step_packages_pin_the_checkout_commit(settings_env, monkeypatch):
+    from balldet.pipeline.remote import step_packages
+
+    monkeypatch.setenv("BALLDET_REMOTE__REPO", "https://example.invalid/balldet.git")
+    monkeypatch.setenv("BALLDET_REMOTE__PACKAGES", '["torch==2.14.1"]')
+    settings = load_settings("remote_debug", settings_file=SETTINGS_FILE)
+    packages = step_packages(settings)
+    assert packages[0].startswith("balldet @ git+https://example.invalid/balldet.git@")
+    assert len(packages[0].rsplit("@", 1)[1]) == 40  # a full commit id
+    assert packages[1:] == ["torch==2.14.1"]

@@ -34,6 +34,13 @@ class Queues(BaseModel):
         return self.per_step.get(step, self.steps)
 
 
+class Remote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    repo: str = ""
+    packages: list[str] = Field(default_factory=list)
+
+
 class Settings(BaseModel):
     """Validated settings of one environment. Paths are absolute."""
 
@@ -53,6 +60,7 @@ class Settings(BaseModel):
     clearml_cache_size: int = Field(default=10_000_000, ge=100)
     server_timeout_s: float = Field(default=5.0, gt=0)
     queues: Queues = Field(default_factory=Queues)
+    remote: Remote = Field(default_factory=Remote)
 
     def project_path(self, project: str) -> str:
         """ClearML project of the pipeline runs: ``<project>/<mode>/pipeline/object_detection``."""
@@ -111,8 +119,9 @@ def load_settings(env: str | None = None, settings_file: Path | None = None) -> 
     for key in ("configs_root", "catalog_dir", "cache_dir", "output_dir"):
         if key in values and values[key] is not None:
             values[key] = (base / Path(str(values[key])).expanduser()).resolve()
-    if isinstance(values.get("queues"), dict):
-        values["queues"] = {k.lower(): v for k, v in values["queues"].items()}
+    for section in ("queues", "remote"):
+        if isinstance(values.get(section), dict):
+            values[section] = {k.lower(): v for k, v in values[section].items()}
     try:
         return Settings(env=env, settings_file=path, **values)
     except ValidationError as exc:

@@ -9,11 +9,35 @@ from __future__ import annotations
 from typing import Any
 
 
-def get_config_step(config_name: str, env: str) -> Any:
-    from balldet.settings import load_settings
-    from balldet.stages.get_config import get_config
+def get_config_step(config_name: str, config_content: str, env: str) -> Any:
+    """The config as it was when the run was started (it travels with the run: no configs checkout)."""
+    import hashlib
 
-    return get_config(config_name, load_settings(env).configs_root)
+    from balldet.stages.get_config import LoadedConfig
+
+    return LoadedConfig(
+        config_name=config_name, path=config_name, content=config_content,
+        sha256=hashlib.sha256(config_content.encode("utf-8")).hexdigest(),
+    )
+
+
+def localize(data: Any, env: str) -> Any:
+    """PreparedData with dataset folders on this agent (a step before may have run elsewhere)."""
+    from balldet.data.catalog import LocalCatalog
+    from balldet.data.resolver import DatasetResolver
+    from balldet.settings import load_settings
+    from balldet.tracking.session import configure_clearml
+
+    refs = [*data.train, *data.val, *data.test]
+    if all(ref.path.is_dir() for ref in refs):
+        return data
+    settings = load_settings(env)
+    configure_clearml(settings)
+    resolver = DatasetResolver(LocalCatalog(settings.catalog_dir), use_clearml=not settings.clearml_offline)
+    local = {ref.id: resolver.resolve(ref.id) for ref in refs}
+    return data.model_copy(update={
+        split: [local[ref.id] for ref in getattr(data, split)] for split in ("train", "val", "test")
+    })
 
 
 def process_config_step(loaded: Any, model_type: str, env: str) -> Any:
@@ -54,10 +78,11 @@ def add_tags_to_pipeline_step(config: Any) -> Any:
 
 
 def convert_data_step(config: Any, data: Any, env: str) -> Any:
+    from balldet.pipeline.steps import localize
     from balldet.settings import load_settings
     from balldet.stages.convert_data import convert_data
 
-    return convert_data(config, data, load_settings(env).cache_dir / "layouts")
+    return convert_data(config, localize(data, env), load_settings(env).cache_dir / "layouts")
 
 
 def train_model_step(config: Any, data: Any, converted: Any, env: str) -> Any:
@@ -73,7 +98,9 @@ def train_model_step(config: Any, data: Any, converted: Any, env: str) -> Any:
     work = settings.output_dir / "steps" / task.id
     if converted is not None and not converted.data_file.is_file():
         # The layout was built on another agent: links are cheap to rebuild from the dataset cache.
-        converted = convert_data(config, data, settings.cache_dir / "layouts")
+        from balldet.pipeline.steps import localize
+
+        converted = convert_data(config, localize(data, env), settings.cache_dir / "layouts")
     trained = train_model(
         config, converted, work / "train", cache_dir=settings.cache_dir, device=settings.device,
         allow_downloads=settings.allow_downloads, report=ClearMLReporter(task),
@@ -97,8 +124,10 @@ def test_model_step(config: Any, data: Any, trained: Any, train_task_id: str, en
         # Trained on another agent: fetch the weights the train step uploaded.
         local = Task.get_task(task_id=train_task_id).artifacts["model"].get_local_copy()
         trained = trained.model_copy(update={"weights": Path(local)})
+    from balldet.pipeline.steps import localize
+
     return test_model(
-        config, data, trained, settings.output_dir / "steps" / task.id / "predictions",
+        config, localize(data, env), trained, settings.output_dir / "steps" / task.id / "predictions",
         cache_dir=settings.cache_dir, device=settings.device, allow_downloads=settings.allow_downloads,
         report=ClearMLReporter(task),
     )
