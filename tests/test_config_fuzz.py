@@ -219,15 +219,9 @@ def test_cli_validate_exits_2(cli_workspace, content: str) -> None:
     assert "invalid pipeline config" in result.stderr
 
 
-@pytest.mark.xfail(raises=RecursionError, strict=True, reason=(
-    "known bug: parse_yaml lets yaml's RecursionError through for very deep nesting; "
-    "fix: catch RecursionError in balldet.config.parse_yaml and raise ConfigError"))
 def test_very_deep_nesting_is_a_config_error() -> None:
     _check("test_data: " + "[" * 3000 + "]" * 3000 + "\n", None)
 
 
-@pytest.mark.xfail(raises=ValueError, strict=True, reason=(
-    "known bug: yaml turns a >4300-digit integer into ValueError (Python's int digit limit), "
-    "which parse_yaml lets through; fix: catch ValueError in balldet.config.parse_yaml"))
 def test_integer_beyond_python_digit_limit_is_a_config_error() -> None:
     _check("test_batch_size: " + "9" * 5000 + "\n", None)

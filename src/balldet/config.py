@@ -106,6 +106,10 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "file"
         raise ConfigError([(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")], source=source)
+    except RecursionError:
+        raise ConfigError([("<root>", "nested too deeply to be a pipeline config")], source=source) from None
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        raise ConfigError([("<root>", f"a value cannot be read: {exc}")], source=source) from None
     if not isinstance(data, dict):
         raise ConfigError(
             [("<root>", f"expected a mapping of config fields, got {type(data).__name__}")],

@@ -32,11 +32,15 @@ def configure_clearml(settings: Settings) -> None:
 
         CheckPackageUpdates._package_version_checked = True
 
-    ConfigWrapper.set_overrides(
-        {
-            "sdk": {
-                "development": {"report_use_subprocess": False},
-                "storage": {"cache": {"default_cache_manager_size": settings.clearml_cache_size}},
-            }
+    overrides = {
+        "sdk": {
+            "development": {"report_use_subprocess": False},
+            "storage": {"cache": {"default_cache_manager_size": settings.clearml_cache_size}},
         }
-    )
+    }
+    if not settings.clearml_offline:
+        from balldet.tracking.server import api_overrides
+
+        # clearml would retry an unreachable server for hours; a few quick retries are enough.
+        overrides.update(api_overrides())
+    ConfigWrapper.set_overrides(overrides)
