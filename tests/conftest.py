@@ -29,6 +29,16 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    """balldet sets ClearML's variables for its process (configure_clearml); tests that call it
+    in-process must not hand them to the subprocesses of later tests."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @dataclass
 class Workspace:
     """A configs root, catalog, cache and output folder of its own, and a CLI runner using them."""

@@ -25,6 +25,7 @@ class TrainedModel(BaseModel):
     backend_metrics: dict[str, float] = Field(default_factory=dict)
     epochs: int = 0
     image_size: int | None = None
+    resumed_from_epoch: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,10 @@ class ModelWrapper(ABC):
         device: str,
         seed: int,
         report: ScalarCallback | None = None,
+        resume: bool = False,
     ) -> TrainedModel:
-        """Train and return the best weights."""
+        """Train and return the best weights; ``resume`` continues from the last checkpoint in
+        ``out_dir`` when one exists (an interrupted run), else trains from the start."""
 
     @abstractmethod
     def load(self, weights: Path, *, device: str) -> None:

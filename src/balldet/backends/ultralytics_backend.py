@@ -102,22 +102,29 @@ class UltralyticsWrapper(ModelWrapper):
         device: str,
         seed: int,
         report: ScalarCallback | None = None,
+        resume: bool = False,
     ) -> TrainedModel:
         self._configure()
         from ultralytics import YOLO
 
-        options = {**DEFAULTS, **train_config}
-        model = YOLO(options.pop("model"))
+        checkpoint = Path(out_dir).resolve() / "train" / "weights" / "last.pt"
+        if resume and checkpoint.is_file():
+            # ultralytics restores every option (data, epochs, optimizer state) from the checkpoint.
+            model = YOLO(str(checkpoint))
+            options: dict[str, Any] = dict(resume=True, device=_device_arg(device))
+        else:
+            options = {**DEFAULTS, **train_config}
+            model = YOLO(options.pop("model"))
+            options.setdefault("seed", seed)
+            options.update(
+                data=str(data.data_file),
+                project=str(Path(out_dir).resolve()),
+                name="train",
+                exist_ok=True,
+                device=_device_arg(device),
+            )
         if report is not None:
             model.add_callback("on_fit_epoch_end", _epoch_reporter(report))
-        options.setdefault("seed", seed)
-        options.update(
-            data=str(data.data_file),
-            project=str(Path(out_dir).resolve()),
-            name="train",
-            exist_ok=True,
-            device=_device_arg(device),
-        )
         model.train(**options)
         trainer = model.trainer
         weights = Path(trainer.best) if Path(trainer.best).is_file() else Path(trainer.last)
@@ -131,6 +138,7 @@ class UltralyticsWrapper(ModelWrapper):
             backend_metrics=metrics,
             epochs=int(trainer.epochs),
             image_size=int(imgsz if isinstance(imgsz, int) else max(imgsz)),
+            resumed_from_epoch=int(trainer.start_epoch) if options.get("resume") else None,
         )
 
     def load(self, weights: Path, *, device: str) -> None:

@@ -280,7 +280,10 @@ class Yolov5Wrapper(ModelWrapper):
         device: str,
         seed: int,
         report: ScalarCallback | None = None,
+        resume: bool = False,
     ) -> TrainedModel:
+        # Resuming yolov5 (its --resume reads opt.yaml beside the checkpoint) is not wired up yet:
+        # an interrupted yolov5 run trains again from the start.
         out_dir = Path(out_dir).resolve()
         out_dir.mkdir(parents=True, exist_ok=True)
         options = self._train_options(data, train_config, out_dir, device=device, seed=seed)

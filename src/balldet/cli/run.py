@@ -28,13 +28,32 @@ def run(
     config_name: ConfigName,
     model_type: ModelType,
     project: Annotated[str, typer.Option("--project", help="ClearML project root, e.g. aicska.")],
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Continue an interrupted local run (its folder or id).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Redo every stage, even with unchanged inputs.")] = False,
+    from_stage: Annotated[
+        str | None, typer.Option("--from-stage", help="Redo this stage and the ones after it.")
+    ] = None,
 ) -> None:
-    """Run the seven-stage pipeline (settings environment from ENV_FOR_DYNACONF)."""
+    """Run the seven-stage pipeline (settings environment from ENV_FOR_DYNACONF).
+
+    Locally, stages whose inputs are unchanged since an earlier run are reused (--force redoes all).
+    """
+    from balldet.errors import ConfigError
     from balldet.pipeline.request import RunRequest
     from balldet.pipeline.runner import preflight, run_pipeline
+    from balldet.stages import STAGE_NAMES
 
     settings = load_cli_settings()
-    request = RunRequest(config_name=config_name, model_type=model_type, project=project)
+    if from_stage is not None and from_stage not in STAGE_NAMES:
+        raise ConfigError([("--from-stage", f"unknown stage {from_stage!r}; stages: {', '.join(STAGE_NAMES)}")])
+    if (resume or force or from_stage) and settings.execution == "remote":
+        raise ConfigError([("--resume/--force/--from-stage", "only for local runs; on a server ClearML caches steps")])
+    request = RunRequest(
+        config_name=config_name, model_type=model_type, project=project,
+        resume=resume, force=force, from_stage=from_stage,
+    )
     preflight(settings, request)
     err.print(
         f"balldet: env [bold]{settings.env}[/] ({settings.execution}, {settings.mode}, "
@@ -48,6 +67,8 @@ def run(
 def _print_stage_event(stage: str, event: str, detail: str) -> None:
     if event == "start":
         err.print(f"[cyan]▶ {stage}[/] ({detail})")
+    elif event == "reused":
+        err.print(f"[green]↺ {stage}[/] {detail}")
     elif event == "enqueued":
         out.print(f"pipeline enqueued: {detail}")
     else:

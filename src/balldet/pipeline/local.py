@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -12,6 +13,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from balldet.data.catalog import LocalCatalog
+from balldet.errors import ConfigError
+from balldet.pipeline.stage_store import inputs_key, load_output, save_output
 from balldet.data.resolver import DatasetResolver
 from balldet.files import write_json_atomic
 from balldet.pipeline.request import RunRequest
@@ -39,6 +42,20 @@ _TASK_TYPES = {
     "train_model": "training",
     "test_model": "testing",
 }
+
+
+# Cheap, and what the cache key of the later stages is computed from.
+ALWAYS_RUN = ("get_config", "process_config")
+
+
+def find_run(runs_root: Path, run: str) -> Path:
+    """A run to resume, by its folder or its id (under ``<output_dir>/<project>/<mode>/``)."""
+    for candidate in (Path(run), runs_root / run):
+        if (candidate / "run.json").is_file():
+            return candidate.resolve()
+    raise ConfigError(
+        [("--resume", f"no run {run!r} (looked for run.json in {run} and {runs_root / run})")],
+    )
 
 
 class RunResult(BaseModel):
@@ -80,11 +97,20 @@ class LocalPipeline:
         self.settings = settings
         self.request = request
         self.on_event = on_event or (lambda stage, event, detail: None)
-        self.run_id = new_run_id(request.config_name)
         self.clearml_project = settings.project_path(request.project)
-        self.run_dir = settings.output_dir / request.project / settings.mode / self.run_id
+        runs_root = settings.output_dir / request.project / settings.mode
+        self.previous_stages: dict[str, dict[str, Any]] = {}
+        if request.resume:
+            self.run_dir = find_run(runs_root, request.resume)
+            self.run_id = self.run_dir.name
+            manifest = json.loads((self.run_dir / "run.json").read_text())
+            self.previous_stages = {e["name"]: e for e in manifest.get("stages", [])}
+        else:
+            self.run_id = new_run_id(request.config_name)
+            self.run_dir = runs_root / self.run_id
         self.pipeline = CollectedTags()
         self.stage_records: list[dict[str, Any]] = []
+        self.cache_key: str | None = None
 
     def _stage_functions(self) -> dict[str, Callable[[Reporter, dict[str, Any]], Any]]:
         s, req, work = self.settings, self.request, self.run_dir
@@ -101,6 +127,12 @@ class LocalPipeline:
             rep.parameters(config.model_dump(mode="json"), section="config")
             return config
 
+        def _train_model(rep: Reporter, out: dict[str, Any]) -> Any:
+            return train_model(
+                out["process_config"], out["convert_data"], work / "train", report=rep,
+                resume=bool(req.resume), **backend,
+            )
+
         return {
             "get_config": _get_config,
             "process_config": _process_config,
@@ -109,9 +141,7 @@ class LocalPipeline:
             "convert_data": lambda rep, out: convert_data(
                 out["process_config"], out["prepare_data"], s.cache_dir / "layouts"
             ),
-            "train_model": lambda rep, out: train_model(
-                out["process_config"], out["convert_data"], work / "train", report=rep, **backend
-            ),
+            "train_model": _train_model,
             "test_model": lambda rep, out: test_model(
                 out["process_config"], out["prepare_data"], out["train_model"], work / "predictions",
                 report=rep, **backend,
@@ -132,19 +162,61 @@ class LocalPipeline:
         outputs: dict[str, Any] = {}
         functions = self._stage_functions()
         status = "failed"
+        resolver = DatasetResolver(LocalCatalog(self.settings.catalog_dir), use_clearml=not self.settings.clearml_offline)
+        redo_from = STAGE_NAMES.index(self.request.from_stage) if self.request.from_stage else len(STAGE_NAMES)
+        reusing = not self.request.force
         try:
             for index, name in enumerate(STAGE_NAMES, start=1):
-                outputs[name] = self._run_stage(index, name, functions[name], outputs)
+                reusing = reusing and index - 1 < redo_from
+                found, value = self._reusable(name, outputs) if reusing else (False, None)
+                if found:
+                    outputs[name] = self._reuse(index, name, value)
+                else:
+                    # A stage that ran makes every later one run too (the cheap first two aside:
+                    # they always run, to find out what the later stages depend on).
+                    reusing = reusing and name in ALWAYS_RUN and not self.request.resume
+                    outputs[name] = self._run_stage(index, name, functions[name], outputs)
+                    save_output(self.run_dir / "stages", name, outputs[name])
+                    if self.cache_key and name not in ALWAYS_RUN:
+                        save_output(self._cache_folder(), name, outputs[name])
+                if name == "process_config":
+                    self.cache_key = inputs_key(
+                        outputs["get_config"].content, self.request.model_type, outputs[name], resolver
+                    )
             status = "completed"
         finally:
             result = self._finish(status, outputs)
         return result
+
+    def _cache_folder(self) -> Path:
+        return self.settings.cache_dir / "stage_cache" / str(self.cache_key)
+
+    def _reusable(self, name: str, outputs: dict[str, Any]) -> tuple[bool, Any]:
+        """A stage output from the resumed run's folder, or from an earlier run with the same inputs."""
+        if self.request.resume:
+            return load_output(self.run_dir / "stages", name)
+        if name in ALWAYS_RUN or self.cache_key is None:
+            return False, None
+        return load_output(self._cache_folder(), name)
+
+    def _reuse(self, index: int, name: str, value: Any) -> Any:
+        entry: dict[str, Any] = {"index": index, "name": name, "status": "reused", "seconds": 0.0}
+        earlier = self.previous_stages.get(name, {})
+        if "task" in earlier:
+            entry["task"] = earlier["task"]
+        self.stage_records.append(entry)
+        if name == "add_tags_to_pipeline":
+            self.pipeline.add_tags(value)
+        self.on_event(name, "reused", "earlier result, inputs unchanged")
+        self._write_manifest("running", None)
+        return value
 
     def _run_stage(self, index: int, name: str, function: Callable[..., Any], outputs: dict[str, Any]) -> Any:
         self.on_event(name, "start", f"{index}/{len(STAGE_NAMES)}")
         started = time.monotonic()
         entry: dict[str, Any] = {"index": index, "name": name, "status": "running"}
         self.stage_records.append(entry)
+        self._write_manifest("running", None)  # a killed run shows where it stopped
         tags = [f"run:{self.run_id}", f"stage:{name}"]
         with open_task(
             self.clearml_project, f"{self.run_id} · {index}. {name}", task_type=_TASK_TYPES[name], tags=tags

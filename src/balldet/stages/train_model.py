@@ -21,7 +21,9 @@ def train_model(
     device: str,
     allow_downloads: bool,
     report: Reporter,
+    resume: bool = False,
 ) -> TrainedModel:
+    """Train (``resume``: continue from the last checkpoint under ``out_dir`` when there is one)."""
     wrapper_class = get_model_wrapper(config.model_type)
     if data is None:
         weights = wrapper_class.pretrained_weights(config.train_config)
@@ -37,7 +39,8 @@ def train_model(
         )
     wrapper = wrapper_class(cache_dir, allow_downloads=allow_downloads)
     trained = wrapper.train(
-        data, config.train_config, Path(out_dir), device=device, seed=config.seed, report=report.scalar
+        data, config.train_config, Path(out_dir), device=device, seed=config.seed, report=report.scalar,
+        resume=resume,
     )
     for name, value in trained.backend_metrics.items():
         report.single_value(f"backend/{name}", value)

@@ -1,0 +1,144 @@
+"""Local runs are resumable and cheap to repeat: completed stages are reused, an interrupted training
+continues from its checkpoint, and the source datasets are never touched."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from balldet.data.synth import synth_dataset_id
+from balldet.stages import STAGE_NAMES
+from test_e2e_cli import tree_digest
+
+CONFIG = "aicska/object_detection/ultralytics/ball/251125_0000_resume.yaml"
+
+
+def write_config(ws, epochs: int) -> str:
+    return ws.write_config(CONFIG, {
+        "tags": ["ball"],
+        "model_type": "ultralytics",
+        "train_data": {"datasets": [synth_dataset_id("20240416-Russian_Cup-CSKA_Moscow-vs-Baltika_Kaliningrad-01-001", "1.0.0")]},
+        "val_data": {"datasets": [synth_dataset_id("class:ball-markup:tagme-001-02", "1.0.2")]},
+        "test_data": {"datasets": [synth_dataset_id("soccernet_ball_001", "1.0.2")]},
+        "train_config": {"model": "yolov8n.yaml", "epochs": epochs, "imgsz": 160, "batch": 4, "workers": 0},
+        "test_batch_size": 4,
+    })
+
+
+@pytest.fixture
+def ws(workspace, tiny_catalog):
+    shutil.rmtree(workspace.catalog)
+    shutil.copytree(tiny_catalog, workspace.catalog)
+    return workspace
+
+
+def run_args(*extra: str) -> list[str]:
+    return ["run", "--config_name", CONFIG, "--model_type", "ultralytics", "--project", "aicska", *extra]
+
+
+def manifests(ws) -> list[dict]:
+    runs = sorted((ws.outputs / "aicska" / "debug").iterdir(), key=lambda p: p.stat().st_mtime)
+    return [json.loads((run / "run.json").read_text()) for run in runs if (run / "run.json").is_file()]
+
+
+def statuses(manifest: dict) -> dict[str, str]:
+    return {stage["name"]: stage["status"] for stage in manifest["stages"]}
+
+
+@pytest.mark.slow
+def test_repeated_run_reuses_completed_stages(ws):
+    write_config(ws, epochs=1)
+    assert ws.cli(*run_args()).returncode == 0
+    first = manifests(ws)[-1]
+
+    again = ws.cli(*run_args())
+    assert again.returncode == 0, again.stderr
+    second = manifests(ws)[-1]
+    assert second["run_id"] != first["run_id"]
+    expected = {name: "reused" for name in STAGE_NAMES} | {"get_config": "completed", "process_config": "completed"}
+    assert statuses(second) == expected
+    assert second["metrics"] == first["metrics"]  # the same results, reported again
+    assert "test/soccernet_ball_001-ver:1.0.2" in again.stdout
+
+    partial = ws.cli(*run_args("--from-stage", "test_model"))
+    assert partial.returncode == 0, partial.stderr
+    assert statuses(manifests(ws)[-1])["train_model"] == "reused"
+    assert statuses(manifests(ws)[-1])["test_model"] == "completed"
+
+    forced = ws.cli(*run_args("--force"))
+    assert forced.returncode == 0, forced.stderr
+    assert set(statuses(manifests(ws)[-1]).values()) == {"completed"}
+
+
+@pytest.mark.slow
+def test_changed_dataset_redoes_the_stages_after_it(ws):
+    write_config(ws, epochs=1)
+    assert ws.cli(*run_args()).returncode == 0
+    train = ws.catalog / synth_dataset_id("20240416-Russian_Cup-CSKA_Moscow-vs-Baltika_Kaliningrad-01-001", "1.0.0")
+    image = next((train / "images").iterdir())
+    image.unlink()
+    (train / "labels" / f"{image.stem}.txt").unlink()
+    assert ws.cli(*run_args()).returncode == 0
+    assert statuses(manifests(ws)[-1])["prepare_data"] == "completed"
+
+
+def test_unknown_stage_and_unknown_run_are_input_errors(ws):
+    write_config(ws, epochs=1)
+    bad_stage = ws.cli(*run_args("--from-stage", "train"))
+    assert bad_stage.returncode == 2 and "--from-stage" in bad_stage.stderr
+    bad_run = ws.cli(*run_args("--resume", "no-such-run"))
+    assert bad_run.returncode == 2 and "--resume" in bad_run.stderr
+
+
+@pytest.mark.slow
+def test_run_killed_during_training_resumes_from_its_checkpoint(ws):
+    write_config(ws, epochs=12)
+    before = tree_digest(ws.catalog)
+    env = {**os.environ, **ws.env, "ENV_FOR_DYNACONF": "local_debug"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "balldet", *run_args()], cwd=ws.root, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    runs_root = ws.outputs / "aicska" / "debug"
+    checkpoint = None
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            found = list(runs_root.glob("*/train/train/weights/last.pt")) if runs_root.is_dir() else []
+            if found and found[0].stat().st_size > 0:
+                checkpoint = found[0]
+                time.sleep(0.3)  # let the checkpoint be written whole
+                break
+            time.sleep(0.1)
+        assert checkpoint is not None, "training never saved a checkpoint"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -signal.SIGKILL
+    run_dir = checkpoint.parents[3]
+    killed = json.loads((run_dir / "run.json").read_text())
+    assert statuses(killed)["train_model"] == "running"
+
+    resumed = ws.cli(*run_args("--resume", str(run_dir)))
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["status"] == "completed"
+    states = statuses(manifest)
+    for stage in STAGE_NAMES[:5]:
+        assert states[stage] == "reused", f"{stage} was redone"
+    assert states["train_model"] == states["test_model"] == "completed"
+    trained = json.loads((run_dir / "stages" / "06_train_model.json").read_text())
+    assert trained["resumed_from_epoch"] >= 1, "training started again instead of resuming"
+    assert trained["epochs"] == 12
+    assert "test/soccernet_ball_001-ver:1.0.2/mAP@0.5" in manifest["metrics"]
+    assert tree_digest(ws.catalog) == before  # source datasets byte-identical
