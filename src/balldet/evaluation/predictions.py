@@ -18,7 +18,7 @@ import numpy as np
 
 from balldet.backends.base_model import Detections
 from balldet.data.dataset import DatasetRef
-from balldet.data.yolo import image_size, read_labels
+from balldet.data.yolo import image_size, read_labels, read_rows
 from balldet.errors import DatasetError
 from balldet.evaluation.frames import FrameTruth
 
@@ -45,26 +45,11 @@ def read_predictions(
 
 
 def _read_txt(path: Path, frame: FrameTruth) -> Detections:
-    if not path.is_file():
+    data = read_rows(
+        path, 6, layout="class cx cy w h conf", fix="save predictions with save_txt=True and save_conf=True"
+    )
+    if not len(data):
         return Detections.empty()
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        try:
-            values = [float(p) for p in parts]
-        except ValueError:
-            values = []
-        if len(values) != 6:
-            raise DatasetError(
-                f"{path}:{number}: expected 'class cx cy w h conf', got {line.strip()!r}",
-                fix="save predictions with save_txt=True and save_conf=True",
-            )
-        rows.append(values)
-    if not rows:
-        return Detections.empty()
-    data = np.asarray(rows, dtype=np.float64)
     cx, cy = data[:, 1] * frame.width, data[:, 2] * frame.height
     w, h = data[:, 3] * frame.width, data[:, 4] * frame.height
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
