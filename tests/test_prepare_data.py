@@ -128,3 +128,14 @@ def test_checks_are_remembered_until_the_dataset_changes(catalog, tmp_path):
     new_label.unlink()  # removing a file changes the folder: the check runs again
     data = prepare_data(cfg, resolver(catalog), cache_dir=tmp_path / "cache")
     assert data.check_counts.get("image_without_label") == 1
+
+
+def test_files_linking_outside_the_dataset_are_refused(catalog, tmp_path):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("0 0.5 0.5 0.1 0.1\n")
+    train = catalog.get(TRAIN)
+    image = train.image_files()[0]
+    train.label_file(image).unlink()
+    train.label_file(image).symlink_to(outside)
+    with pytest.raises(DatasetError, match="path_outside_dataset"):
+        prepare_data(config([TRAIN], [TEST]), resolver(catalog))

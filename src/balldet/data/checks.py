@@ -28,6 +28,7 @@ Finding kinds (see :data:`KINDS`):
   label file. A ball-free frame has an *empty* label file, which is fine.
 * ``extension_case``: a dataset mixing spellings of an extension (``.JPG`` beside ``.jpg``), a label
   file named ``.TXT``, or two images sharing a stem (and so one label file).
+* ``path_outside_dataset``: an image or label file that is a link leading outside the dataset.
 * leakage: ``same_frame``, ``identical_image``, ``near_duplicate_image``, ``same_dataset``.
 """
 
@@ -48,7 +49,7 @@ LABEL_KINDS = (
     "label_parse", "class_out_of_range", "coords_out_of_range", "box_outside_image", "non_positive_size",
     "duplicate_box",
 )
-FILE_KINDS = ("label_without_image", "image_without_label", "extension_case")
+FILE_KINDS = ("label_without_image", "image_without_label", "extension_case", "path_outside_dataset")
 IMAGE_KINDS = ("unreadable_image", "image_too_small")
 LEAKAGE_KINDS = ("same_frame", "identical_image", "near_duplicate_image", "same_dataset")
 KINDS = IMAGE_KINDS + LABEL_KINDS + FILE_KINDS + LEAKAGE_KINDS
@@ -138,6 +139,7 @@ def check_datasets(refs: list[DatasetRef], *, images: bool = True, progress: Pro
         name, nc = ref.label, len(ref.names)
         layout = scan_layout(ref)
         report.extend(layout.findings)
+        report.extend(_links_leaving(ref))
         report.images += len(layout.images)
         report.labels += len(layout.labels)
         stage = f"{name}: labels"
@@ -175,6 +177,23 @@ def _list(folder: Path) -> list[str]:
         return []
     with os.scandir(folder) as entries:
         return sorted(e.name for e in entries if e.is_file())
+
+
+def _links_leaving(ref: DatasetRef) -> list[Finding]:
+    """Files that are links to somewhere outside the dataset folder: never read, never trained on."""
+    root = ref.path.resolve()
+    findings = []
+    for folder, kind in ((ref.images_dir, "images"), (ref.labels_dir, "labels")):
+        if not folder.is_dir():
+            continue
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_symlink() and not Path(os.path.realpath(entry.path)).is_relative_to(root):
+                    findings.append(Finding(
+                        "path_outside_dataset", ref.label, f"{kind}/{entry.name}", None,
+                        f"links to {os.path.realpath(entry.path)}, outside the dataset folder",
+                    ))
+    return findings
 
 
 def scan_layout(ref: DatasetRef) -> Layout:
