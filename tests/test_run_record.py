@@ -14,6 +14,7 @@ from balldet.data.catalog import LocalCatalog
 from balldet.data.prepared import PreparedData
 from balldet.settings import Settings
 from balldet.stages.get_config import get_config
+from balldet.tracking import content_hash as content_hash_module
 from balldet.tracking import run_record
 from balldet.tracking.run_record import (
     build_run_record,
@@ -125,13 +126,13 @@ def test_content_hash_follows_the_bytes(catalog: LocalCatalog) -> None:
 def test_content_hash_cache_is_used(catalog: LocalCatalog, tmp_path: Path, monkeypatch) -> None:
     ref = catalog.list()[0]
     calls: list[Path] = []
-    real = run_record.file_sha256
+    real = content_hash_module.file_sha256
 
     def counting(path: Path) -> str:
         calls.append(path)
         return real(path)
 
-    monkeypatch.setattr(run_record, "file_sha256", counting)
+    monkeypatch.setattr(content_hash_module, "file_sha256", counting)
     cache = tmp_path / "hash-cache"
     first = content_hash(ref, cache)
     assert len(calls) >= 24  # 12 images and their labels

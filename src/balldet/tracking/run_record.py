@@ -8,23 +8,18 @@ or an ``error`` entry instead. Credentials are never recorded (see :func:`redact
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import platform
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import balldet
-from balldet.data.dataset import DatasetRef
 from balldet.files import write_json_atomic
+from balldet.tracking.content_hash import content_hash
+from balldet.tracking.machine import hardware, package_versions, run_command
 
 RECORD_VERSION = 1
 SUBPROCESS_TIMEOUT_S = 5.0
@@ -33,24 +28,6 @@ HASH_CHUNK = 1 << 20
 # Any variable (or key) whose name contains one of these, in any case, is never recorded.
 SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
 
-# Distribution names looked up with importlib.metadata; the first one installed gives the version.
-PACKAGES: dict[str, tuple[str, ...]] = {
-    "torch": ("torch",),
-    "torchvision": ("torchvision",),
-    "ultralytics": ("ultralytics",),
-    "yolov5": ("yolov5",),
-    "clearml": ("clearml",),
-    "numpy": ("numpy",),
-    "dynaconf": ("dynaconf",),
-    "pydantic": ("pydantic",),
-    "typer": ("typer",),
-    "opencv": (
-        "opencv-python",
-        "opencv-python-headless",
-        "opencv-contrib-python",
-        "opencv-contrib-python-headless",
-    ),
-}
 
 _URL_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 
@@ -92,19 +69,6 @@ def redact(values: Mapping[str, Any]) -> dict[str, Any]:
 # Git
 
 
-def _run(args: list[str], cwd: Path | None = None) -> str | None:
-    """stdout of a short command, or None when it is missing, fails or takes too long."""
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
-    try:
-        done = subprocess.run(
-            args, cwd=cwd, env=env, capture_output=True, text=True,
-            timeout=SUBPROCESS_TIMEOUT_S, stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
 def git_state(folder: Path | None, *, only_folder: bool = False) -> dict[str, Any]:
     """``{"commit", "dirty"}`` of the git repository holding ``folder``; both None outside of one.
 
@@ -116,14 +80,14 @@ def git_state(folder: Path | None, *, only_folder: bool = False) -> dict[str, An
     folder = Path(folder)
     if not folder.is_dir():
         return state
-    commit = _run(["git", "-C", str(folder), "rev-parse", "--verify", "-q", "HEAD"])
+    commit = run_command(["git", "-C", str(folder), "rev-parse", "--verify", "-q", "HEAD"])
     if commit is None:
         return state
     state["commit"] = commit.strip() or None
     status_args = ["git", "-C", str(folder), "status", "--porcelain"]
     if only_folder:
         status_args += ["--", "."]
-    status = _run(status_args)
+    status = run_command(status_args)
     state["dirty"] = None if status is None else bool(status.strip())
     return state
 
@@ -132,7 +96,7 @@ def _file_git_status(path: Path) -> str | None:
     """The porcelain status of one file: "" when committed as is, "??" untracked, " M" modified."""
     if shutil.which("git") is None or not path.is_file():
         return None
-    out = _run(["git", "-C", str(path.parent), "status", "--porcelain", "--", path.name])
+    out = run_command(["git", "-C", str(path.parent), "status", "--porcelain", "--", path.name])
     if out is None:
         return None
     return out[:2] if out else ""
@@ -144,96 +108,17 @@ def balldet_source_state() -> dict[str, Any]:
     state: dict[str, Any] = {"version": balldet.__version__, "commit": None, "dirty": None}
     init = package_dir / "__init__.py"
     # Only a repository that tracks balldet's own files counts (not one that merely holds a venv).
-    if shutil.which("git") is None or _run(
+    if shutil.which("git") is None or run_command(
         ["git", "-C", str(package_dir), "ls-files", "--error-unmatch", init.name]
     ) is None:
         return state
-    toplevel = _run(["git", "-C", str(package_dir), "rev-parse", "--show-toplevel"])
+    toplevel = run_command(["git", "-C", str(package_dir), "rev-parse", "--show-toplevel"])
     state.update(git_state(Path(toplevel.strip()) if toplevel else package_dir))
     return state
 
 
 # --------------------------------------------------------------------------------------------------
 # Dataset content hash
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def dataset_files(ref: DatasetRef) -> list[Path]:
-    """The files the content hash covers: the images and everything under labels/."""
-    files = list(ref.image_files()) if ref.images_dir.is_dir() else []
-    if ref.labels_dir.is_dir():
-        files += [p for p in ref.labels_dir.rglob("*") if p.is_file()]
-    return sorted(set(files))
-
-
-def _cache_file(cache_dir: Path, ref: DatasetRef) -> Path:
-    return Path(cache_dir) / f"{ref.id}.json"
-
-
-def _cache_key(ref: DatasetRef) -> dict[str, Any]:
-    return {"id": ref.id, "version": ref.version, "folder_state": list(ref.folder_state())}
-
-
-def _read_cache(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def content_hash(ref: DatasetRef, cache_dir: Path | None = None) -> str:
-    """sha256 over the sorted (relative path, size, sha256 of bytes) of the dataset's images and labels.
-
-    With ``cache_dir``, the result is kept in ``<cache_dir>/<dataset id>.json`` keyed by
-    (id, version, folder_state()): a later call with the same key reads no file. When the key
-    changed, files whose size and mtime are unchanged keep their cached digest, so only new or
-    changed files are read. Like folder_state(), the key does not see a file edited in place.
-    """
-    key = _cache_key(ref)
-    cached = _read_cache(_cache_file(cache_dir, ref)) if cache_dir is not None else None
-    if cached and cached.get("key") == key and isinstance(cached.get("hash"), str):
-        return cached["hash"]
-
-    known: dict[str, Any] = {}
-    if cached and isinstance(cached.get("files"), dict):
-        known = cached["files"]
-    root = Path(ref.path)
-    entries: dict[str, list[Any]] = {}
-    for path in dataset_files(ref):
-        rel = path.relative_to(root).as_posix()
-        stat = path.stat()
-        previous = known.get(rel)
-        unchanged = isinstance(previous, list) and len(previous) == 3
-        if unchanged and previous[:2] == [stat.st_size, stat.st_mtime_ns]:
-            digest = previous[2]
-        else:
-            digest = file_sha256(path)
-        entries[rel] = [stat.st_size, stat.st_mtime_ns, digest]
-
-    total = hashlib.sha256()
-    for rel in sorted(entries):
-        size, _, digest = entries[rel]
-        total.update(f"{rel}\0{size}\0{digest}\n".encode("utf-8"))
-    result = total.hexdigest()
-
-    if cache_dir is not None:
-        try:
-            write_json_atomic(
-                _cache_file(cache_dir, ref),
-                {"key": key, "hash": result, "number_files": len(entries), "files": entries},
-            )
-        except OSError:
-            pass  # a cache that cannot be written only costs time
-    return result
 
 
 def _dataset_roles(data: Any) -> dict[str, list[str]]:
@@ -274,84 +159,6 @@ def datasets_section(data: Any, cache_dir: Path | None) -> list[dict[str, Any]]:
 
 # --------------------------------------------------------------------------------------------------
 # Packages, hardware, environment
-
-
-def package_versions() -> dict[str, Any]:
-    """Versions of the packages that shape a result, from their metadata (nothing is imported)."""
-    versions: dict[str, Any] = {
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-    }
-    for label, dists in PACKAGES.items():
-        versions[label] = None
-        for dist in dists:
-            try:
-                versions[label] = metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                continue
-            if label == "opencv":
-                versions["opencv_distribution"] = dist
-            break
-    return versions
-
-
-def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            name, _, value = line.partition(":")
-            if name.strip().lower() in ("model name", "hardware", "cpu model") and value.strip():
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or None
-
-
-def _memory_bytes() -> int | None:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def _gpus() -> dict[str, Any]:
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        try:
-            if torch.cuda.is_available():
-                names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-                return {"gpus": names, "gpu_source": "torch"}
-        except Exception:  # noqa: BLE001 - a broken CUDA set-up must not fail the run
-            pass
-    if shutil.which("nvidia-smi"):
-        out = _run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"])
-        if out is not None:
-            return {"gpus": [line.strip() for line in out.splitlines() if line.strip()],
-                    "gpu_source": "nvidia-smi"}
-    if torch is not None:
-        return {"gpus": [], "gpu_source": "torch"}
-    return {"gpus": None, "gpu_source": "not probed"}
-
-
-def hardware() -> dict[str, Any]:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        usable = None
-    return {
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpu_usable": usable,
-        "machine": platform.machine(),
-        "memory_total_bytes": _memory_bytes(),
-        **_gpus(),
-    }
 
 
 def environment_section(settings: Any) -> dict[str, Any]:
