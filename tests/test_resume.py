@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -21,14 +20,20 @@ from test_e2e_cli import tree_digest
 CONFIG = "aicska/object_detection/ultralytics/ball/251125_0000_resume.yaml"
 
 
-def write_config(ws, epochs: int) -> str:
+TRAIN_CONFIGS = {
+    "ultralytics": {"model": "yolov8n.yaml", "imgsz": 160, "batch": 4, "workers": 0},
+    "yolov5": {"cfg": "yolov5n.yaml", "weights": "", "imgsz": 160, "batch_size": 4, "workers": 0},
+}
+
+
+def write_config(ws, epochs: int, model_type: str = "ultralytics") -> str:
     return ws.write_config(CONFIG, {
         "tags": ["ball"],
-        "model_type": "ultralytics",
+        "model_type": model_type,
         "train_data": {"datasets": [synth_dataset_id("20240416-Russian_Cup-CSKA_Moscow-vs-Baltika_Kaliningrad-01-001", "1.0.0")]},
         "val_data": {"datasets": [synth_dataset_id("class:ball-markup:tagme-001-02", "1.0.2")]},
         "test_data": {"datasets": [synth_dataset_id("soccernet_ball_001", "1.0.2")]},
-        "train_config": {"model": "yolov8n.yaml", "epochs": epochs, "imgsz": 160, "batch": 4, "workers": 0},
+        "train_config": {**TRAIN_CONFIGS[model_type], "epochs": epochs},
         "test_batch_size": 4,
     })
 
@@ -40,8 +45,8 @@ def ws(workspace, tiny_catalog):
     return workspace
 
 
-def run_args(*extra: str) -> list[str]:
-    return ["run", "--config_name", CONFIG, "--model_type", "ultralytics", "--project", "aicska", *extra]
+def run_args(*extra: str, model_type: str = "ultralytics") -> list[str]:
+    return ["run", "--config_name", CONFIG, "--model_type", model_type, "--project", "aicska", *extra]
 
 
 def manifests(ws) -> list[dict]:
@@ -99,12 +104,13 @@ def test_unknown_stage_and_unknown_run_are_input_errors(ws):
 
 
 @pytest.mark.slow
-def test_run_killed_during_training_resumes_from_its_checkpoint(ws):
-    write_config(ws, epochs=12)
+@pytest.mark.parametrize("model_type", sorted(TRAIN_CONFIGS))
+def test_run_killed_during_training_resumes_from_its_checkpoint(ws, model_type):
+    write_config(ws, epochs=12, model_type=model_type)
     before = tree_digest(ws.catalog)
     env = {**os.environ, **ws.env, "ENV_FOR_DYNACONF": "local_debug"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "balldet", *run_args()], cwd=ws.root, env=env,
+        [sys.executable, "-m", "balldet", *run_args(model_type=model_type)], cwd=ws.root, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     runs_root = ws.outputs / "aicska" / "debug"
@@ -129,7 +135,7 @@ def test_run_killed_during_training_resumes_from_its_checkpoint(ws):
     killed = json.loads((run_dir / "run.json").read_text())
     assert statuses(killed)["train_model"] == "running"
 
-    resumed = ws.cli(*run_args("--resume", str(run_dir)))
+    resumed = ws.cli(*run_args("--resume", str(run_dir), model_type=model_type))
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["status"] == "completed"

@@ -282,25 +282,34 @@ class Yolov5Wrapper(ModelWrapper):
         report: ScalarCallback | None = None,
         resume: bool = False,
     ) -> TrainedModel:
-        # Resuming yolov5 (its --resume reads opt.yaml beside the checkpoint) is not wired up yet:
-        # an interrupted yolov5 run trains again from the start.
         out_dir = Path(out_dir).resolve()
         out_dir.mkdir(parents=True, exist_ok=True)
         options = self._train_options(data, train_config, out_dir, device=device, seed=seed)
+        checkpoint = out_dir / "train" / "weights" / "last.pt"
+        # An interrupted run's checkpoint still holds its optimizer: yolov5 restores every option
+        # from the opt.yaml beside it and continues with the next epoch.
+        resuming = resume and checkpoint.is_file()
         final: dict[str, float] = {}
+        epochs_seen: list[int] = []
         with yolov5_call():
             y5 = import_yolov5(self.cache_dir, allow_downloads=self.allow_downloads)
             callbacks = y5.callbacks.Callbacks()
             if report is not None:
                 callbacks.register_action("on_fit_epoch_end", callback=_epoch_reporter(report))
             callbacks.register_action("on_train_end", callback=_final_metrics(final))
+            callbacks.register_action(
+                "on_fit_epoch_end", callback=lambda log_vals, epoch, *rest: epochs_seen.append(int(epoch))
+            )
             # What train.run() does, with callbacks of our own (run() shares one Callbacks object
             # between calls, a mutable default argument of train.main).
             opt = y5.train.parse_opt(True)
-            for key, value in options.items():
-                setattr(opt, key, value)
+            if resuming:
+                opt.resume = str(checkpoint)
+            else:
+                for key, value in options.items():
+                    setattr(opt, key, value)
             y5.train.main(opt, callbacks)
-        weights_dir = Path(opt.save_dir) / "weights"
+        weights_dir = checkpoint.parent if resuming else Path(opt.save_dir) / "weights"
         weights = next((w for w in (weights_dir / "best.pt", weights_dir / "last.pt") if w.is_file()), None)
         if weights is None:
             raise BackendError(f"yolov5 finished without writing weights under {weights_dir}")
@@ -308,8 +317,9 @@ class Yolov5Wrapper(ModelWrapper):
             model_type=NAME,
             weights=weights.resolve(),
             backend_metrics=final,
-            epochs=int(opt.epochs),
-            image_size=int(opt.imgsz),
+            epochs=int(options.get("epochs", opt.epochs)),
+            image_size=int(options.get("imgsz", opt.imgsz)),
+            resumed_from_epoch=min(epochs_seen) if resuming and epochs_seen else None,
         )
 
     def _train_options(
