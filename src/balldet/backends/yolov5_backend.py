@@ -11,11 +11,8 @@ yolov5's default ``hyp.scratch-low.yaml``. Without ``weights`` the model is trai
 
 from __future__ import annotations
 
-import ast
 import difflib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -25,37 +22,25 @@ import yaml
 from balldet.backends.base_converter import ConvertedData
 from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel
 from balldet.backends.yolo_layout import YoloLayoutConverter
-from balldet.backends.yolov5_compat import import_yolov5, yolov5_call, yolov5_root
+from balldet.backends.yolov5_compat import import_yolov5, yolov5_call
+from balldet.backends.yolov5_options import (
+    MANAGED_KEYS,
+    UNSUPPORTED_KEYS,
+    check_cfg,
+    check_hyp,
+    check_value,
+    check_weights_name,
+    default_hyp,
+    is_local_file,
+    model_sources,
+    packaged_file,
+    yolov5_train_options,
+)
 from balldet.errors import BackendError
 from balldet.files import write_text_atomic
 from balldet.registry import DATASET_CONVERTERS, MODEL_WRAPPERS
 
 NAME = "yolov5"
-# Keys balldet sets itself: the data layout, where outputs go, the device, and the run mode.
-MANAGED_KEYS = {"data", "project", "name", "exist_ok", "device", "resume", "local_rank", "save_dir"}
-# Options that publish runs or datasets elsewhere, or run something else than one training.
-UNSUPPORTED_KEYS = {
-    "evolve": "hyperparameter evolution runs many trainings; run one balldet config per setting",
-    "bucket": "used only by evolve",
-    # yolov5 7.0.x (PyPI) crashes after the first epoch it does not validate (`map50s` unset).
-    "noval": "yolov5 7.0.x crashes when it skips validation (UnboundLocalError: map50s)",
-    "upload_dataset": "balldet records datasets and models in ClearML itself",
-    "s3_upload_dir": "balldet records datasets and models in ClearML itself",
-    "hf_model_id": "balldet records models in ClearML itself",
-    "hf_token": "balldet records models in ClearML itself",
-    "hf_private": "balldet records models in ClearML itself",
-    "hf_dataset_id": "balldet records models in ClearML itself",
-    "roboflow_token": "balldet records models in ClearML itself",
-    "roboflow_upload": "balldet records models in ClearML itself",
-    "neptune_token": "balldet logs to ClearML itself",
-    "neptune_project": "balldet logs to ClearML itself",
-    "neptune_resume_id": "balldet logs to ClearML itself",
-    "entity": "balldet logs to ClearML itself",
-    "bbox_interval": "balldet logs to ClearML itself",
-    "artifact_alias": "balldet logs to ClearML itself",
-}
-DEFAULT_CFG = "yolov5n.yaml"
-DEFAULT_HYP = "hyp.scratch-low.yaml"
 # Defaults that differ from yolov5's own: plots cost seconds per run and nobody looks at them here.
 DEFAULTS: dict[str, Any] = {"noplots": True}
 # Predictions for mAP need every candidate box; NMS as yolov5's val.py does it.
@@ -72,151 +57,6 @@ EPOCH_KEYS = (
 )
 # yolov5's final validation results (P, R, mAP@.5, mAP@.5:.95, ...) under the team's names.
 FINAL_METRICS = ("P", "R", "mAP50", "mAP50-95")
-
-
-@dataclass(frozen=True)
-class TrainOption:
-    """One option of yolov5's train.py as its argparse parser declares it."""
-
-    name: str
-    type: str | None = None  # "int", "float", "str" or None
-    flag: bool = False  # action='store_true'
-    choices: tuple[Any, ...] | None = None
-    nargs: str | None = None
-
-
-@lru_cache(maxsize=1)
-def yolov5_train_options() -> tuple[dict[str, TrainOption], dict[str, str]]:
-    """yolov5 train.py's options (name → option) and their aliases (alias → name), read from the
-    ``add_argument`` calls in ``parse_opt`` with ``ast``: no import of yolov5 or torch."""
-    source = (yolov5_root() / "train.py").read_text(encoding="utf-8")
-    parse_opt = next(
-        (n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef) and n.name == "parse_opt"),
-        None,
-    )
-    if parse_opt is None:
-        raise BackendError("cannot read yolov5's train options: train.py has no parse_opt()")
-    options: dict[str, TrainOption] = {}
-    aliases: dict[str, str] = {}
-    for node in ast.walk(parse_opt):
-        if not (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument"):
-            continue
-        flags = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
-        names = [f.lstrip("-").replace("-", "_") for f in flags if f.startswith("--")]
-        if not names:
-            continue
-        keywords = {k.arg: k.value for k in node.keywords if k.arg}
-        dest = _literal(keywords.get("dest")) or names[0]
-        type_node = keywords.get("type")
-        choices = _literal(keywords.get("choices"))
-        options[dest] = TrainOption(
-            name=dest,
-            type=type_node.id if isinstance(type_node, ast.Name) else None,
-            flag=_literal(keywords.get("action")) == "store_true",
-            choices=tuple(choices) if isinstance(choices, (list, tuple)) else None,
-            nargs=_literal(keywords.get("nargs")),
-        )
-        aliases.update({alias: dest for alias in names[1:]})
-    return options, aliases
-
-
-def _literal(node: ast.AST | None) -> Any:
-    if node is None:
-        return None
-    try:
-        return ast.literal_eval(node)
-    except ValueError:
-        return None
-
-
-@lru_cache(maxsize=1)
-def default_hyp() -> dict[str, Any]:
-    """yolov5's default hyperparameters (``data/hyps/hyp.scratch-low.yaml``)."""
-    return yaml.safe_load((yolov5_root() / "data" / "hyps" / DEFAULT_HYP).read_text(encoding="utf-8"))
-
-
-def hyp_keys() -> frozenset[str]:
-    # `anchors` is commented out in yolov5's hyp files but read by train.py when given.
-    return frozenset(default_hyp()) | {"anchors"}
-
-
-def _packaged_file(name: str, folders: Sequence[str]) -> Path | None:
-    """A yaml yolov5 finds by bare name in its own package (as its check_file does), if any."""
-    root = yolov5_root()
-    for folder in folders:
-        found = sorted((root / folder).rglob(Path(name).name))
-        if found:
-            return found[0]
-    return None
-
-
-def _is_local_file(value: str) -> bool:
-    return bool(value) and Path(value).expanduser().is_file()
-
-
-def _model_sources(train_config: dict[str, Any]) -> tuple[str, str]:
-    """(weights, cfg): no weights means training from cfg, and yolov5n.yaml when neither is given."""
-    weights = train_config.get("weights", "")
-    cfg = train_config.get("cfg", "" if weights else DEFAULT_CFG)
-    return weights, cfg
-
-
-def check_weights_name(field: str, value: str, *, allow_downloads: bool) -> list[tuple[str, str]]:
-    """Weights that are not a local file would be downloaded, which offline cannot work."""
-    if not value or _is_local_file(value) or allow_downloads:
-        return []
-    return [
-        (
-            field,
-            f"weights {value!r} are not a local file and downloads are off here; give the path of a "
-            f"local .pt file, or train from a model yaml: weights: \"\" with cfg: {DEFAULT_CFG} (or "
-            "another yolov5*.yaml)",
-        )
-    ]
-
-
-def _check_value(field: str, option: TrainOption, value: Any) -> list[tuple[str, str]]:
-    if option.nargs is not None or value is None:
-        return []
-    if option.flag and not isinstance(value, bool):
-        return [(field, "must be true or false")]
-    if option.type == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-        return [(field, "must be an integer")]
-    if option.type == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        return [(field, "must be a number")]
-    if option.type == "str" and not isinstance(value, str):
-        return [(field, "must be a string")]
-    if option.choices and value not in option.choices:
-        return [(field, f"must be one of {', '.join(map(str, option.choices))}")]
-    return []
-
-
-def _check_hyp(hyp: Any) -> list[tuple[str, str]]:
-    field = "train_config.hyp"
-    if isinstance(hyp, str):
-        if _is_local_file(hyp) or _packaged_file(hyp, ("data",)) is not None:
-            return []
-        return [(field, f"{hyp!r} is neither a local file nor one of yolov5's hyp files (data/hyps/)")]
-    if not isinstance(hyp, dict):
-        return [(field, "must be a hyp yaml path or a mapping of hyperparameters")]
-    known = hyp_keys()
-    problems: list[tuple[str, str]] = []
-    for key, value in hyp.items():
-        if key not in known:
-            close = difflib.get_close_matches(str(key), sorted(known), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"see yolov5's data/hyps/{DEFAULT_HYP}"
-            problems.append((f"{field}.{key}", f"unknown yolov5 hyperparameter; {hint}"))
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append((f"{field}.{key}", "must be a number"))
-    return problems
-
-
-def _check_cfg(cfg: Any) -> list[tuple[str, str]]:
-    if not isinstance(cfg, str):
-        return [("train_config.cfg", "must be a model yaml path or name (e.g. yolov5n.yaml), or \"\"")]
-    if not cfg or _is_local_file(cfg) or _packaged_file(cfg, ("models",)) is not None:
-        return []
-    return [("train_config.cfg", f"{cfg!r} is neither a local file nor one of yolov5's model yamls")]
 
 
 @DATASET_CONVERTERS.register(NAME)
@@ -249,20 +89,20 @@ class Yolov5Wrapper(ModelWrapper):
             elif key in aliases:
                 problems.append((field, f"write it as {aliases[key]!r} (yolov5's option name)"))
             elif key == "hyp":
-                problems += _check_hyp(value)
+                problems += check_hyp(value)
             elif key not in options:
                 close = difflib.get_close_matches(str(key), sorted(set(options) | set(aliases)), n=1)
                 close = [aliases.get(c, c) for c in close]
                 hint = f"did you mean {close[0]!r}?" if close else "see yolov5's train.py options"
                 problems.append((field, f"unknown yolov5 option; {hint}"))
             else:
-                problems += _check_value(field, options[key], value)
-        weights, cfg = _model_sources(train_config)
+                problems += check_value(field, options[key], value)
+        weights, cfg = model_sources(train_config)
         if not isinstance(weights, str):
             problems.append(("train_config.weights", "must be a .pt path or name, or \"\""))
         else:
             problems += check_weights_name("train_config.weights", weights, allow_downloads=allow_downloads)
-            problems += _check_cfg(cfg)
+            problems += check_cfg(cfg)
             if not weights and not cfg:
                 problems.append(("train_config.cfg", "give cfg (a model yaml, e.g. yolov5n.yaml) or weights"))
         return problems
@@ -330,10 +170,10 @@ class Yolov5Wrapper(ModelWrapper):
             raise BackendError("; ".join(f"{field}: {message}" for field, message in problems))
         options = {**DEFAULTS, **train_config}
         options.setdefault("seed", seed)
-        weights, cfg = _model_sources(train_config)
+        weights, cfg = model_sources(train_config)
         options.update(
             weights=self._weights_source(weights),
-            cfg=str(Path(cfg).expanduser().resolve()) if _is_local_file(cfg) else cfg,
+            cfg=str(Path(cfg).expanduser().resolve()) if is_local_file(cfg) else cfg,
             hyp=self._hyp_file(train_config.get("hyp"), out_dir),
             data=str(Path(data.data_file).resolve()),
             project=str(out_dir),
@@ -350,7 +190,7 @@ class Yolov5Wrapper(ModelWrapper):
         than the working directory. Anything else (a hub id, a URL) goes to yolov5 as it is."""
         if not weights:
             return ""
-        if _is_local_file(weights):
+        if is_local_file(weights):
             return str(Path(weights).expanduser().resolve())
         if weights.endswith(".pt") and Path(weights).name == weights:
             return str((self.cache_dir / "yolov5" / "weights" / weights).resolve())
@@ -360,7 +200,7 @@ class Yolov5Wrapper(ModelWrapper):
     def _hyp_file(hyp: Any, out_dir: Path) -> str:
         """yolov5 reads hyperparameters from a file: overrides are merged onto its defaults into one."""
         if isinstance(hyp, str):
-            return str(Path(hyp).expanduser().resolve()) if _is_local_file(hyp) else str(_packaged_file(hyp, ("data",)))
+            return str(Path(hyp).expanduser().resolve()) if is_local_file(hyp) else str(packaged_file(hyp, ("data",)))
         merged = {**default_hyp(), **(hyp or {})}
         path = out_dir / "hyp.yaml"
         write_text_atomic(path, yaml.safe_dump(merged, sort_keys=False))
