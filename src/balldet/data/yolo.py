@@ -48,9 +48,3 @@ def image_size(path: Path) -> tuple[int, int]:
             return image.size
     except OSError as exc:
         raise DatasetError(f"cannot read image {path}: {exc}") from exc
-
-
-def yolo_to_xywh(rows: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Normalised ``cx cy w h`` → pixel ``x y w h`` (top-left corner)."""
-    cx, cy, w, h = (rows[:, i] for i in range(4))
-    return np.stack([(cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height], axis=1)

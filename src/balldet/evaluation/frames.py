@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from balldet.backends.base_model import Detections
-from balldet.data.yolo import yolo_to_xywh
 from balldet.evaluation.ball import (
     COCO_AND_AITOD_AREA_RANGES,
     evaluate_distance_ap,
@@ -20,7 +19,7 @@ from balldet.evaluation.ball import (
     tiny_object_ap,
 )
 from balldet.evaluation.ball_top1 import DEFAULT_TAU
-from balldet.evaluation.coco import ImageDets, ImageGT, evaluate_coco
+from balldet.evaluation.coco import ImageDets, ImageGT, evaluate_coco, yolo_to_xywh
 
 
 @dataclass(frozen=True)
