@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -26,6 +28,12 @@ class DatasetConverter(ABC):
 
     model_type: str = ""
 
+    @classmethod
+    def layout_options(cls, train_config: Mapping[str, Any]) -> dict[str, Any]:
+        """What of the training options changes the layout (part of its cache key); none by default."""
+        return {}
+
     @abstractmethod
-    def convert(self, data: PreparedData, out_dir: Path) -> ConvertedData:
-        """Write the layout under ``out_dir`` (a fresh folder owned by this run) and describe it."""
+    def convert(self, data: PreparedData, out_dir: Path, *, options: Mapping[str, Any] | None = None) -> ConvertedData:
+        """Write the layout under ``out_dir`` (a fresh folder owned by this run) and describe it.
+        ``options`` are :meth:`layout_options` of the run's training options."""

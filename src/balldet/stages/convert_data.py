@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from balldet.backends.base_converter import ConvertedData
 from balldet.config import PipelineConfig
@@ -20,9 +21,10 @@ from balldet.registry import get_dataset_converter
 MARKER = "converted.json"
 
 
-def layout_key(config: PipelineConfig, data: PreparedData) -> str:
+def layout_key(config: PipelineConfig, data: PreparedData, options: dict[str, Any] | None = None) -> str:
     content = {
         "model_type": config.model_type,
+        "options": options or {},
         "class_names": data.class_names,
         "datasets": [
             [split, ref.id, ref.version, ref.number_samples, ref.folder_state()]
@@ -39,10 +41,12 @@ def convert_data(config: PipelineConfig, data: PreparedData, layouts_root: Path)
     """None when the config has no training data (a pretrained model is only tested)."""
     if not data.train:
         return None
-    out_dir = Path(layouts_root) / f"{config.model_type}-{layout_key(config, data)}"
+    converter = get_dataset_converter(config.model_type)
+    options = converter.layout_options(config.train_config)
+    out_dir = Path(layouts_root) / f"{config.model_type}-{layout_key(config, data, options)}"
     marker = out_dir / MARKER
     if marker.is_file() and (out_dir / "data.yaml").is_file():
         return ConvertedData.model_validate_json(marker.read_text())
-    converted = get_dataset_converter(config.model_type)().convert(data, out_dir)
+    converted = converter().convert(data, out_dir, options=options)
     write_text_atomic(marker, converted.model_dump_json(indent=2))
     return converted

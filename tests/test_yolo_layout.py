@@ -1,0 +1,147 @@
+"""The YOLO training layout: folder links for whole datasets, per-frame links otherwise, and both
+trainers' own dataset readers find exactly the chosen frames and keep their caches in the layout."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from balldet.backends.yolo_layout import YoloLayoutConverter, build_yolo_layout
+from balldet.config import PipelineConfig
+from balldet.data.catalog import LocalCatalog
+from balldet.data.prepared import FrameRef, PreparedData
+from balldet.data.synth import synth_dataset_id
+from balldet.stages.convert_data import convert_data
+from test_e2e_cli import tree_digest
+
+TRAIN = synth_dataset_id("class:ball-markup:tagme-001-02", "1.0.2")
+OTHER = synth_dataset_id("class:ball-markup:our-001", "1.0.0")
+VAL = synth_dataset_id("soccernet_ball_001", "1.0.2")
+
+
+@pytest.fixture
+def catalog(tiny_catalog, tmp_path) -> LocalCatalog:
+    shutil.copytree(tiny_catalog, tmp_path / "catalog")
+    return LocalCatalog(tmp_path / "catalog")
+
+
+def prepared(catalog: LocalCatalog, **changes) -> PreparedData:
+    train = [catalog.get(TRAIN), catalog.get(OTHER)]
+    return PreparedData(train=train, val=[catalog.get(VAL)], test=[], class_names=train[0].names, **changes)
+
+
+def frames_below(folder: Path) -> set[str]:
+    """What a trainer's recursive search finds: every file below ``folder``, links followed."""
+    return {
+        str(Path(root, name).relative_to(folder))
+        for root, _, names in os.walk(folder, followlinks=True) for name in names
+    }
+
+
+def test_whole_datasets_are_one_folder_link_each(catalog, tmp_path):
+    data = prepared(catalog)
+    converted = build_yolo_layout(data, tmp_path / "layout", "ultralytics")
+    for split, refs in (("train", data.train), ("val", data.val)):
+        for ref in refs:
+            images, labels = converted.root / split / "images" / ref.id[:8], converted.root / split / "labels" / ref.id[:8]
+            assert images.is_symlink() and images.resolve() == ref.images_dir.resolve()
+            assert labels.is_symlink() and labels.resolve() == ref.labels_dir.resolve()
+    assert converted.train_images == sum(len(r.image_files()) for r in data.train)
+    assert converted.val_images == len(data.val[0].image_files())
+
+
+def test_left_out_frames_are_linked_one_by_one(catalog, tmp_path):
+    train = catalog.get(TRAIN)
+    names = [p.name for p in train.image_files()]
+    data = prepared(catalog, dropped_frames=[FrameRef(dataset_id=TRAIN, file=names[0])])
+    converted = build_yolo_layout(data, tmp_path / "layout", "ultralytics")
+    folder = converted.root / "train" / "images" / TRAIN[:8]
+    assert not folder.is_symlink() and folder.is_dir()
+    assert sorted(p.name for p in folder.iterdir()) == names[1:]
+    assert all((folder / n).is_symlink() and (folder / n).resolve() == (train.images_dir / n).resolve() for n in names[1:])
+    # the other dataset is still a folder link
+    assert (converted.root / "train" / "images" / OTHER[:8]).is_symlink()
+
+
+def test_a_validation_split_from_training_data_is_disjoint(catalog, tmp_path):
+    train = catalog.get(TRAIN)
+    held = [p.name for p in train.image_files()[:3]]
+    data = PreparedData(
+        train=[train], test=[], class_names=train.names,
+        val_frames=[FrameRef(dataset_id=TRAIN, file=n) for n in held],
+    )
+    converted = build_yolo_layout(data, tmp_path / "layout", "yolov5")
+    in_train = frames_below(converted.root / "train" / "images")
+    in_val = frames_below(converted.root / "val" / "images")
+    assert in_val == {f"{TRAIN[:8]}/{n}" for n in held}
+    assert in_train == {f"{TRAIN[:8]}/{p.name}" for p in train.image_files()[3:]}
+    assert (converted.train_images, converted.val_images) == (len(in_train), 3)
+
+
+@pytest.mark.parametrize("stray", ["notes.txt", "extra/frame.jpg", "clip.dng"])
+def test_anything_else_in_an_images_folder_rules_out_a_folder_link(catalog, tmp_path, stray):
+    train = catalog.get(TRAIN)
+    (train.images_dir / stray).parent.mkdir(exist_ok=True)
+    (train.images_dir / stray).write_bytes(b"not a frame")
+    converted = build_yolo_layout(prepared(catalog), tmp_path / "layout", "ultralytics")
+    folder = converted.root / "train" / "images" / TRAIN[:8]
+    assert not folder.is_symlink()
+    assert frames_below(folder) == {p.name for p in train.image_files()}
+
+
+def test_disk_caching_of_images_gets_per_frame_links_and_its_own_layout(catalog, tmp_path):
+    def config(**train_config):
+        return PipelineConfig.model_validate({
+            "model_type": "ultralytics", "train_data": {"datasets": [TRAIN, OTHER]},
+            "val_data": {"datasets": [VAL]}, "test_data": {"datasets": [VAL]}, "train_config": train_config,
+        })
+
+    data = prepared(catalog)
+    plain = convert_data(config(), data, tmp_path / "layouts")
+    on_disk = convert_data(config(cache="disk"), data, tmp_path / "layouts")
+    assert on_disk.root != plain.root
+    assert convert_data(config(cache="ram"), data, tmp_path / "layouts").root == plain.root
+    for ref in data.train:
+        assert not (on_disk.root / "train" / "images" / ref.id[:8]).is_symlink()
+    assert YoloLayoutConverter.layout_options({"cache": "disk"}) == {"folder_links": False}
+
+
+def test_ultralytics_reads_the_layout_and_caches_labels_inside_it(catalog, tmp_path):
+    from balldet.backends.ultralytics_env import configure_ultralytics
+
+    configure_ultralytics(tmp_path / "cache", allow_downloads=False)  # offline, as in a run
+    from ultralytics.data.dataset import YOLODataset
+
+    data = prepared(catalog, dropped_frames=[FrameRef(dataset_id=OTHER, file=catalog.get(OTHER).image_files()[0].name)])
+    before = tree_digest(catalog.root)
+    converted = build_yolo_layout(data, tmp_path / "layout", "ultralytics")
+    for split, expected in (("train", converted.train_images), ("val", converted.val_images)):
+        dataset = YOLODataset(
+            img_path=str(converted.root / split / "images"), data={"names": {0: "ball"}, "nc": 1, "channels": 3},
+            imgsz=160, augment=False,
+        )
+        assert len(dataset.im_files) == expected
+        labelled = sum(1 for label in dataset.labels if len(label["cls"]))
+        assert labelled > 0  # the labels were found through the labels folder links
+    assert sorted(p.name for p in (converted.root / "train" / "labels").glob("*.cache")) == [f"{TRAIN[:8]}.cache"]
+    assert tree_digest(catalog.root) == before
+
+
+def test_yolov5_reads_the_layout_and_caches_labels_inside_it(catalog, tmp_path):
+    from balldet.backends.yolov5_compat import import_yolov5, yolov5_call
+
+    import_yolov5(tmp_path / "cache", allow_downloads=False)
+    data = prepared(catalog)
+    before = tree_digest(catalog.root)
+    converted = build_yolo_layout(data, tmp_path / "layout", "yolov5")
+    with yolov5_call():
+        loader = sys.modules["yolov5.utils.dataloaders"].LoadImagesAndLabels
+        dataset = loader(str(converted.root / "train" / "images"), img_size=160, augment=False)
+    assert len(dataset.im_files) == converted.train_images
+    assert sum(len(label) for label in dataset.labels) > 0
+    assert list((converted.root / "train" / "labels").glob("*.cache"))
+    assert tree_digest(catalog.root) == before
