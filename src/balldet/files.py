@@ -34,5 +34,10 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+def write_json_atomic(path: Path, data: Any, *, compact: bool = False) -> None:
+    """``compact`` leaves out all whitespace: for large machine-read files (100k-entry lists)."""
+    if compact:
+        text = json.dumps(data, separators=(",", ":"), default=str)
+    else:
+        text = json.dumps(data, indent=2, default=str)
+    write_text_atomic(path, text + "\n")

@@ -91,6 +91,9 @@ def datasets_check(
                 bars[stage] = progress.add_task(stage, total=total)
             progress.update(bars[stage], completed=done, total=total)
 
+        # No cache here (unlike prepare_data): a check asked for reads the files as they are now, edits
+        # in place included, which the cache keys (folder states) do not see; and plain folders need
+        # no settings.
         report = check_datasets(refs, images=images, progress=on_progress)
         if leakage and len(refs) > 1:
             report.extend(find_leakage({"datasets": refs}, progress=on_progress))

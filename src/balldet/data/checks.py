@@ -247,7 +247,7 @@ def scan_layout(ref: DatasetRef) -> Layout:
 
 
 def find_leakage(groups: dict[str, list[DatasetRef]], *, progress: Progress | None = None,
-                 max_distance: int | None = None) -> list[Finding]:
+                 max_distance: int | None = None, cache_dir: Path | None = None) -> list[Finding]:
     """Leakage between the datasets of ``groups`` (e.g. ``{"train": [...], "test": [...]}``).
 
     See :func:`balldet.data.checks_leakage.find_leakage`.
@@ -255,4 +255,4 @@ def find_leakage(groups: dict[str, list[DatasetRef]], *, progress: Progress | No
     from balldet.data import checks_leakage
 
     kwargs = {} if max_distance is None else {"max_distance": max_distance}
-    return checks_leakage.find_leakage(groups, progress=progress, **kwargs)
+    return checks_leakage.find_leakage(groups, progress=progress, cache_dir=cache_dir, **kwargs)

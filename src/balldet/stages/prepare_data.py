@@ -30,7 +30,8 @@ def prepare_data(
     """Resolve, check (defects and train/test leakage), and choose the validation frames.
 
     The full check report is written to ``report_file`` (JSON) before any failure is raised. With
-    ``cache_dir``, each dataset's defect check is remembered until its folders change.
+    ``cache_dir``, each dataset's defect check and image fingerprints (for the leakage check) are
+    remembered until its folders change.
     """
     train = [resolver.resolve(i) for i in config.train_data.datasets] if config.train_data else []
     val_spec = config.val_data
@@ -75,7 +76,7 @@ def check_prepared(
         _merge(report, _check_dataset(ref, policy.images, cache_dir))
     fit = list({ref.id: ref for ref in [*train, *val]}.values())
     if fit:
-        report.extend(find_leakage({"train/val": fit, "test": test}))
+        report.extend(find_leakage({"train/val": fit, "test": test}, cache_dir=cache_dir))
     if report_file is not None:
         write_json_atomic(report_file, report.to_json())
     leaks = [f for f in report.findings if f.kind in LEAKAGE_KINDS]
