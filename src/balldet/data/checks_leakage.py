@@ -25,7 +25,7 @@ remembers them per dataset: with a ``cache_dir``, checking unchanged datasets ag
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -91,8 +91,8 @@ def find_leakage(groups: dict[str, list[DatasetRef]], *, progress: Progress | No
                 continue
             seen[key] = group
             members.append((group, ref))
-    images = _Images(members, dataset_fingerprints([ref for _, ref in members], cache_dir=cache_dir,
-                                                   progress=progress))
+    prints = dataset_fingerprints([ref for _, ref in members], cache_dir=cache_dir, progress=progress)
+    images = _Images(members, prints)
     owner = images.owner
     reported: set[tuple[int, int]] = set()
 
@@ -104,7 +104,9 @@ def find_leakage(groups: dict[str, list[DatasetRef]], *, progress: Progress | No
         findings.append(Finding(kind, images.ref(pair[1]).label, images.file(pair[1]), None,
                                 f"{message} {images.describe(pair[0])}"))
 
-    # byte-identical files: only sizes that occur in more than one dataset
+    # byte-identical files: only sizes that occur in more than one dataset, and in those only digests
+    # seen twice (at 100k images nearly every size is shared, a digest hardly ever)
+    digest_counts = Counter(images.digests)
     by_size: dict[int, list[int]] = defaultdict(list)
     for i, size in enumerate(images.sizes):
         if size is not None:
@@ -112,6 +114,7 @@ def find_leakage(groups: dict[str, list[DatasetRef]], *, progress: Progress | No
     for ids in by_size.values():
         if len(ids) < 2 or all(owner[i] == owner[ids[0]] for i in ids):
             continue
+        ids = [i for i in ids if digest_counts[images.digests[i]] > 1]
         first_of: dict[str, dict[int, int]] = defaultdict(dict)
         for i in ids:
             digest = images.digests[i]
@@ -124,12 +127,15 @@ def find_leakage(groups: dict[str, list[DatasetRef]], *, progress: Progress | No
                     break
             firsts.setdefault(owner[i], i)
 
-    # the same recording and frame number
-    frames: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for i, name in enumerate(images.names):
+    # the same recording and frame number: only for identities seen twice
+    identities: list[tuple[str, int | None]] = []
+    for (_, ref), fingerprints in zip(members, prints):
         # the stem: every listed image name ends in an image suffix (os.path.splitext is 3x slower)
-        recording, frame = frame_identity(images.ref(i), name.rpartition(".")[0])
-        if frame is None:
+        identities += [frame_identity(ref, name.rpartition(".")[0]) for name in fingerprints.names]
+    identity_counts = Counter(identities)
+    frames: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i, (recording, frame) in enumerate(identities):
+        if frame is None or identity_counts[(recording, frame)] < 2:
             continue
         for j in frames[(recording, frame)]:
             if owner[j] != owner[i]:

@@ -43,12 +43,17 @@ class DatasetRef(DatasetInfo):
     def labels_dir(self) -> Path:
         return self.path / "labels"
 
-    def image_files(self) -> list[Path]:
-        """Image files, sorted by name, of this dataset."""
+    def image_names(self) -> list[str]:
+        """File names, sorted, of this dataset's images: :meth:`image_files` without a Path per file."""
         # scandir knows each entry's type from the folder listing: no stat per file at 100k images.
         with os.scandir(self.images_dir) as entries:
             names = [e.name for e in entries if e.is_file() and os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES]
-        return [self.images_dir / name for name in sorted(names)]
+        return sorted(names)
+
+    def image_files(self) -> list[Path]:
+        """Image files, sorted by name, of this dataset."""
+        images_dir = self.images_dir
+        return [images_dir / name for name in self.image_names()]
 
     def label_file(self, image: Path) -> Path:
         return self.labels_dir / f"{image.stem}.txt"

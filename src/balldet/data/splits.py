@@ -30,24 +30,27 @@ def split_by_recording(datasets: list[DatasetRef], fraction: float, seed: int) -
     With a single recording, the last frames (by frame number) are held out instead, so that
     neighbouring frames still stay on one side.
     """
-    groups: dict[str, list[tuple[int, FrameRef]]] = defaultdict(list)
+    # (frame number, dataset id, file name): a FrameRef only for the frames held out, since
+    # building one per frame was most of a cached prepare_data run at 100k images.
+    groups: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
     for ref in datasets:
-        for image in ref.image_files():
-            recording, frame = frame_identity(ref, image.stem)
-            groups[recording].append((frame or 0, FrameRef(dataset_id=ref.id, file=image.name)))
+        for name in ref.image_names():
+            # the stem: every listed image name ends in an image suffix
+            recording, frame = frame_identity(ref, name.rpartition(".")[0])
+            groups[recording].append((frame or 0, ref.id, name))
     total = sum(len(g) for g in groups.values())
     if total < 2:
         return []
     wanted = max(1, round(total * fraction))
     if len(groups) == 1:
         (frames,) = groups.values()
-        ordered = sorted(frames, key=lambda item: (item[0], item[1].file))
-        return [frame for _, frame in ordered[-wanted:]]
+        ordered = sorted(frames, key=lambda item: (item[0], item[2]))
+        return [FrameRef(dataset_id=dataset_id, file=name) for _, dataset_id, name in ordered[-wanted:]]
     order = sorted(groups)
     random.Random(seed).shuffle(order)
-    held: list[FrameRef] = []
+    held: list[tuple[int, str, str]] = []
     for recording in order[:-1]:  # never hold out every recording
         if len(held) >= wanted:
             break
-        held += [frame for _, frame in groups[recording]]
-    return sorted(held, key=lambda f: (f.dataset_id, f.file))
+        held += groups[recording]
+    return [FrameRef(dataset_id=dataset_id, file=name) for dataset_id, name in sorted((d, n) for _, d, n in held)]

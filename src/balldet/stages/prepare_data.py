@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import defaultdict
 from pathlib import Path
 
 from balldet.config import PipelineConfig
@@ -95,15 +96,18 @@ def check_prepared(
             f"data_checks.label_defects: drop to train without those frames (full report: {report_file})",
         )
     by_label = {ref.label: ref for ref in datasets}
+    images_by_stem: dict[str, dict[str, list[str]]] = {}  # per dataset, listed once (not per finding)
     dropped = set()
     for finding in defects:
         ref = by_label.get(finding.dataset)
         if ref is None:
             continue
-        stem = Path(finding.file).stem
-        for image in ref.image_files():
-            if image.stem == stem:
-                dropped.add(FrameRef(dataset_id=ref.id, file=image.name))
+        if ref.label not in images_by_stem:
+            images_by_stem[ref.label] = defaultdict(list)
+            for name in ref.image_names():
+                images_by_stem[ref.label][name.rpartition(".")[0]].append(name)
+        for name in images_by_stem[ref.label].get(Path(finding.file).stem, []):
+            dropped.add(FrameRef(dataset_id=ref.id, file=name))
     return sorted(dropped, key=lambda f: (f.dataset_id, f.file)), report.counts
 
 
