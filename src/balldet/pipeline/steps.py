@@ -62,7 +62,7 @@ def prepare_data_step(config: Any, env: str) -> Any:
     task = Task.current_task()
     report_file = settings.output_dir / "steps" / task.id / "data_check.json"
     try:
-        return prepare_data(config, resolver, report_file=report_file)
+        return prepare_data(config, resolver, report_file=report_file, cache_dir=settings.cache_dir)
     finally:
         if report_file.is_file():
             task.upload_artifact("data_check", artifact_object=report_file, wait_on_upload=True)
