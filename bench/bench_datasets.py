@@ -1,13 +1,14 @@
-"""Datasets at scale: label checks per second, preparing a training layout against copying the
-files, and the cached re-run — each as a ratio against a baseline measured in the same run.
+"""Datasets at scale: label checks per second, building a training layout against copying the
+files, the whole prepare_data stage, and its cached re-run, each next to a baseline measured in the
+same run.
 
     python bench/bench_datasets.py                       # 100 000 images in 10 datasets
     python bench/bench_datasets.py --images 20000 --json datasets_bench.json
 
 The catalog is generated once under --workdir (default: a temporary folder, removed at the end):
-synthetic football frames grown to --image-kb with JPEG comment segments (so copying costs what
-copying full-HD frames costs), repeated under distinct names, with their YOLO labels. Images are
-all the same picture: leakage checks are not part of this benchmark.
+distinct pictures (smooth random patterns, so the leakage checks find no pairs and do their full
+work) grown to about --image-kb (+-10%) with JPEG comment segments (so copying costs what copying broadcast
+frames costs), with the YOLO labels of synthetic football frames.
 """
 
 from __future__ import annotations
@@ -20,13 +21,20 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from balldet.config import PipelineConfig
 from balldet.data.catalog import LocalCatalog
 from balldet.data.checks import check_datasets
 from balldet.data.dataset import DatasetInfo
 from balldet.data.prepared import PreparedData
+from balldet.data.resolver import DatasetResolver
+from balldet.data.splits import split_by_recording
 from balldet.data.synth import synthesize
+from balldet.registry import get_dataset_converter
 from balldet.stages.convert_data import convert_data
+from balldet.stages.prepare_data import prepare_data
 
 GOAL_LABELS_PER_S = 20_000
 GOAL_COPY_RATIO = 20.0
@@ -34,8 +42,8 @@ GOAL_CACHED_S = 1.0
 
 
 def pad_jpeg(jpeg: bytes, size: int) -> bytes:
-    """The same picture grown to about ``size`` bytes with JPEG comment segments (still a valid file),
-    so copying costs what copying real broadcast frames costs."""
+    """A picture grown to about ``size`` bytes with JPEG comment segments (still a valid file), so
+    copying costs what copying real broadcast frames costs."""
     padding = b""
     while len(jpeg) + len(padding) < size:
         chunk = min(65533, size - len(jpeg) - len(padding))
@@ -43,13 +51,21 @@ def pad_jpeg(jpeg: bytes, size: int) -> bytes:
     return jpeg[:2] + padding + jpeg[2:]
 
 
+def distinct_picture(rng: np.random.Generator, size: tuple[int, int] = (320, 192)) -> bytes:
+    """A smooth random pattern: every picture differs from every other one in its difference hash
+    and its thumbnail, as distinct broadcast frames do."""
+    coarse = rng.integers(0, 256, size=(12, 20, 3), dtype=np.uint8)
+    ok, encoded = cv2.imencode(".jpg", cv2.resize(coarse, size, interpolation=cv2.INTER_CUBIC))
+    return encoded.tobytes()
+
+
 def build_catalog(root: Path, images: int, datasets: int, image_kb: int) -> list:
-    """``datasets`` datasets holding ``images`` frames in all, made from a few real synthetic frames."""
+    """``datasets`` datasets holding ``images`` distinct frames in all, labelled like synthetic frames."""
     seed_catalog = LocalCatalog(root / "seed")
     (source,) = [r for r in synthesize(seed_catalog, images_per_dataset=48) if r.name == "class:ball-markup:our-001"]
-    frames = [(pad_jpeg(p.read_bytes(), image_kb * 1024), source.label_file(p).read_text())
-              for p in source.image_files()]
+    labels = [source.label_file(p).read_text() for p in source.image_files()]
     catalog = LocalCatalog(root / "catalog")
+    rng = np.random.default_rng(0)
     refs = []
     per_dataset = images // datasets
     for d in range(datasets):
@@ -58,10 +74,12 @@ def build_catalog(root: Path, images: int, datasets: int, image_kb: int) -> list
         (folder / "images").mkdir(parents=True)
         (folder / "labels").mkdir()
         for i in range(per_dataset):
-            jpeg, label = frames[i % len(frames)]
-            stem = f"20240101-Bench_League-Home_{d:02d}-vs-Away-01_{i:06d}"
-            (folder / "images" / f"{stem}.jpg").write_bytes(jpeg)
-            (folder / "labels" / f"{stem}.txt").write_text(label)
+            # one recording per 500 frames, so a validation split can hold out whole recordings
+            stem = f"20240101-Bench_League-Home_{d:02d}-vs-Away-{i // 500:02d}_{i:06d}"
+            # sizes vary as real frames' do (equal sizes across datasets are hashed byte for byte)
+            size = int(image_kb * 1024 * rng.uniform(0.9, 1.1))
+            (folder / "images" / f"{stem}.jpg").write_bytes(pad_jpeg(distinct_picture(rng), size))
+            (folder / "labels" / f"{stem}.txt").write_text(labels[i % len(labels)])
         refs.append(catalog.register(DatasetInfo(
             id=dataset_id, name=f"bench-{d:02d}", version="1.0.0", names=["ball"], number_samples=per_dataset,
         )))
@@ -95,25 +113,42 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.datasets < 3:
+        parser.error("--datasets must be at least 3 (training, validation and test datasets)")
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="balldet-bench-"))
     try:
         seconds, refs = timed(lambda: build_catalog(workdir, args.images, args.datasets, args.image_kb))
-        print(f"catalog: {sum(r.number_samples for r in refs)} images in {len(refs)} datasets ({seconds:.1f} s)")
+        print(f"catalog: {sum(r.number_samples for r in refs)} images in {len(refs)} datasets ({seconds:.1f} s)",
+              flush=True)
         labels = sum(r.number_samples for r in refs)
 
         read_s, _ = timed(lambda: read_all_labels(refs))
         check_s, report = timed(lambda: check_datasets(refs, images=False))
         check_images_s, _ = timed(lambda: check_datasets(refs, images=True))
 
+        train, val, test = refs[:-2], refs[-2:-1], refs[-1:]
         config = PipelineConfig.model_validate({
-            "model_type": "ultralytics", "train_data": {"datasets": [r.id for r in refs[:-1]]},
-            "val_data": {"datasets": [refs[-1].id]}, "test_data": {"datasets": [refs[-1].id]},
+            "model_type": "ultralytics", "train_data": {"datasets": [r.id for r in train]},
+            "val_data": {"datasets": [r.id for r in val]}, "test_data": {"datasets": [r.id for r in test]},
         })
-        data = PreparedData(train=refs[:-1], val=refs[-1:], test=refs[-1:], class_names=["ball"])
+        whole = PreparedData(train=train, val=val, test=test, class_names=["ball"])
+        split = PreparedData(train=train, test=test, class_names=["ball"],
+                             val_frames=split_by_recording(train, 0.2, seed=0))
+        get_dataset_converter(config.model_type)  # the backend's import is not layout work
         copy_s, _ = timed(lambda: copy_all(refs, workdir / "copied"))
-        layout_s, _ = timed(lambda: convert_data(config, data, workdir / "layouts"))
-        cached_s, _ = timed(lambda: convert_data(config, data, workdir / "layouts"))
+        layout_s, _ = timed(lambda: convert_data(config, whole, workdir / "layouts"))
+        split_layout_s, _ = timed(lambda: convert_data(config, split, workdir / "layouts"))
+
+        # the whole stage with its checks (defects, leakage), then again with nothing changed
+        resolver = DatasetResolver(LocalCatalog(workdir / "catalog"), use_clearml=False)
+
+        def stage() -> None:
+            data = prepare_data(config, resolver, cache_dir=workdir / "cache")
+            convert_data(config, data, workdir / "stage-layouts")
+
+        stage_s, _ = timed(stage)
+        cached_s, _ = timed(stage)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -127,13 +162,22 @@ def main(argv: list[str] | None = None) -> dict:
         "copy_s": copy_s,
         "layout_s": layout_s,
         "copy_over_layout_ratio": copy_s / layout_s,
+        "split_layout_s": split_layout_s,
+        "copy_over_split_layout_ratio": copy_s / split_layout_s,
+        "prepare_first_run_s": stage_s,
+        "copy_over_prepare_first_run_ratio": copy_s / stage_s,
         "cached_rerun_s": cached_s,
     }
     print(f"label checks:       {results['labels_per_s']:,.0f} labels/s "
           f"(goal >= {GOAL_LABELS_PER_S:,}); {check_s / read_s:.2f} x the time of just reading them")
     print(f"  with image headers: {results['labels_per_s_with_image_headers']:,.0f} frames/s")
-    print(f"layout by links:    {layout_s:.2f} s; copying the files: {copy_s:.2f} s "
-          f"-> {results['copy_over_layout_ratio']:.1f} x faster (goal >= {GOAL_COPY_RATIO:.0f} x)")
+    print(f"copying the files:  {copy_s:.2f} s")
+    print(f"layout, whole datasets:          {layout_s:.3f} s -> {results['copy_over_layout_ratio']:,.0f} x faster "
+          f"than copying (goal >= {GOAL_COPY_RATIO:.0f} x)")
+    print(f"layout, validation split held out: {split_layout_s:.3f} s -> "
+          f"{results['copy_over_split_layout_ratio']:,.0f} x faster (goal >= {GOAL_COPY_RATIO:.0f} x)")
+    print(f"prepare_data + convert_data, first run (all checks): {stage_s:.1f} s "
+          f"({results['copy_over_prepare_first_run_ratio']:.2f} x the copy's speed)")
     print(f"cached re-run:      {cached_s:.3f} s (goal <= {GOAL_CACHED_S:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -117,3 +117,15 @@ def tiny_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny-catalog")
     synthesize(LocalCatalog(root), images_per_dataset=12, seed=1)
     return root
+
+
+def layout_frames(layout_root: Path, split: str) -> set[str]:
+    """The frames a trainer reads for ``split`` of a YOLO layout, as paths relative to the layout:
+    the lines of a frame list, or every file below an images folder (links followed)."""
+    entry = layout_root / yaml.safe_load((layout_root / "data.yaml").read_text())[split]
+    if entry.is_file():
+        return {str(Path(split, line.removeprefix("./"))) for line in entry.read_text().splitlines()}
+    return {
+        str(Path(root, name).relative_to(layout_root))
+        for root, _, names in os.walk(entry, followlinks=True) for name in names
+    }

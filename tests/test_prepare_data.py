@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 
 import pytest
+from conftest import layout_frames
 
 from balldet.config import PipelineConfig
 from balldet.data.catalog import LocalCatalog
@@ -82,8 +84,7 @@ def test_label_defects_fail_or_are_dropped_as_configured(catalog, tmp_path):
     assert [(f.dataset_id, f.file) for f in data.dropped_frames] == [(TRAIN, broken_image.name)]
     assert data.check_counts == {"label_parse": 1}
     converted = convert_data(config([TRAIN], [TEST]), data, tmp_path / "layouts")
-    linked = {p.name for p in (converted.root / "train" / "images").rglob("*")}
-    linked |= {p.name for p in (converted.root / "val" / "images").rglob("*")}
+    linked = {Path(p).name for split in ("train", "val") for p in layout_frames(converted.root, split)}
     assert broken_image.name not in linked and train.image_files()[4].name in linked
     assert converted.train_images + converted.val_images == len(train.image_files()) - 1
 
@@ -114,9 +115,10 @@ def test_second_conversion_reuses_the_layout(catalog, tmp_path):
     # Other validation frames make another layout.
     other = convert_data(cfg, data.model_copy(update={"val_frames": data.val_frames[:1]}), tmp_path / "layouts")
     assert other.root != first.root
-    # Images are links to the source, never copies (one by one here: validation frames are held out).
-    linked = next((first.root / "train" / "images" / TRAIN[:8]).iterdir())
-    assert linked.is_symlink() and linked.resolve().parent == catalog.get(TRAIN).images_dir.resolve()
+    # Images are links to the source, never copies.
+    linked = first.root / sorted(layout_frames(first.root, "train"))[0]
+    assert linked.resolve().parent == catalog.get(TRAIN).images_dir.resolve()
+    assert (first.root / "train" / "images" / TRAIN[:8]).is_symlink()
 
 
 def test_checks_are_remembered_until_the_dataset_changes(catalog, tmp_path):

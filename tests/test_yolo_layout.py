@@ -3,12 +3,13 @@ trainers' own dataset readers find exactly the chosen frames and keep their cach
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from conftest import layout_frames
 
 from balldet.backends.yolo_layout import YoloLayoutConverter, build_yolo_layout
 from balldet.config import PipelineConfig
@@ -34,37 +35,40 @@ def prepared(catalog: LocalCatalog, **changes) -> PreparedData:
     return PreparedData(train=train, val=[catalog.get(VAL)], test=[], class_names=train[0].names, **changes)
 
 
-def frames_below(folder: Path) -> set[str]:
-    """What a trainer's recursive search finds: every file below ``folder``, links followed."""
-    return {
-        str(Path(root, name).relative_to(folder))
-        for root, _, names in os.walk(folder, followlinks=True) for name in names
-    }
+def data_yaml(converted) -> dict:
+    return yaml.safe_load(converted.data_file.read_text())
 
 
 def test_whole_datasets_are_one_folder_link_each(catalog, tmp_path):
     data = prepared(catalog)
     converted = build_yolo_layout(data, tmp_path / "layout", "ultralytics")
+    assert (data_yaml(converted)["train"], data_yaml(converted)["val"]) == ("train/images", "val/images")
     for split, refs in (("train", data.train), ("val", data.val)):
         for ref in refs:
             images, labels = converted.root / split / "images" / ref.id[:8], converted.root / split / "labels" / ref.id[:8]
             assert images.is_symlink() and images.resolve() == ref.images_dir.resolve()
             assert labels.is_symlink() and labels.resolve() == ref.labels_dir.resolve()
+    assert layout_frames(converted.root, "train") == {
+        f"train/images/{ref.id[:8]}/{p.name}" for ref in data.train for p in ref.image_files()
+    }
     assert converted.train_images == sum(len(r.image_files()) for r in data.train)
     assert converted.val_images == len(data.val[0].image_files())
 
 
-def test_left_out_frames_are_linked_one_by_one(catalog, tmp_path):
-    train = catalog.get(TRAIN)
+def test_left_out_frames_are_left_out_of_a_frame_list(catalog, tmp_path):
+    train, other = catalog.get(TRAIN), catalog.get(OTHER)
     names = [p.name for p in train.image_files()]
     data = prepared(catalog, dropped_frames=[FrameRef(dataset_id=TRAIN, file=names[0])])
     converted = build_yolo_layout(data, tmp_path / "layout", "ultralytics")
-    folder = converted.root / "train" / "images" / TRAIN[:8]
-    assert not folder.is_symlink() and folder.is_dir()
-    assert sorted(p.name for p in folder.iterdir()) == names[1:]
-    assert all((folder / n).is_symlink() and (folder / n).resolve() == (train.images_dir / n).resolve() for n in names[1:])
-    # the other dataset is still a folder link
-    assert (converted.root / "train" / "images" / OTHER[:8]).is_symlink()
+    assert data_yaml(converted)["train"] == "train/frames.txt"
+    assert layout_frames(converted.root, "train") == {
+        *(f"train/images/{TRAIN[:8]}/{n}" for n in names[1:]),
+        *(f"train/images/{OTHER[:8]}/{p.name}" for p in other.image_files()),
+    }
+    assert converted.train_images == len(names) - 1 + len(other.image_files())
+    # still no link per frame: the folder links are listed through
+    assert (converted.root / "train" / "images" / TRAIN[:8]).is_symlink()
+    assert data_yaml(converted)["val"] == "val/images"
 
 
 def test_a_validation_split_from_training_data_is_disjoint(catalog, tmp_path):
@@ -75,22 +79,21 @@ def test_a_validation_split_from_training_data_is_disjoint(catalog, tmp_path):
         val_frames=[FrameRef(dataset_id=TRAIN, file=n) for n in held],
     )
     converted = build_yolo_layout(data, tmp_path / "layout", "yolov5")
-    in_train = frames_below(converted.root / "train" / "images")
-    in_val = frames_below(converted.root / "val" / "images")
-    assert in_val == {f"{TRAIN[:8]}/{n}" for n in held}
-    assert in_train == {f"{TRAIN[:8]}/{p.name}" for p in train.image_files()[3:]}
+    in_train, in_val = layout_frames(converted.root, "train"), layout_frames(converted.root, "val")
+    assert in_val == {f"val/images/{TRAIN[:8]}/{n}" for n in held}
+    assert in_train == {f"train/images/{TRAIN[:8]}/{p.name}" for p in train.image_files()[3:]}
     assert (converted.train_images, converted.val_images) == (len(in_train), 3)
 
 
 @pytest.mark.parametrize("stray", ["notes.txt", "extra/frame.jpg", "clip.dng"])
-def test_anything_else_in_an_images_folder_rules_out_a_folder_link(catalog, tmp_path, stray):
+def test_anything_else_in_an_images_folder_is_left_out_by_a_frame_list(catalog, tmp_path, stray):
     train = catalog.get(TRAIN)
     (train.images_dir / stray).parent.mkdir(exist_ok=True)
     (train.images_dir / stray).write_bytes(b"not a frame")
     converted = build_yolo_layout(prepared(catalog), tmp_path / "layout", "ultralytics")
-    folder = converted.root / "train" / "images" / TRAIN[:8]
-    assert not folder.is_symlink()
-    assert frames_below(folder) == {p.name for p in train.image_files()}
+    assert data_yaml(converted)["train"] == "train/frames.txt"
+    listed = {Path(p).name for p in layout_frames(converted.root, "train") if f"/{TRAIN[:8]}/" in p}
+    assert listed == {p.name for p in train.image_files()}
 
 
 def test_disk_caching_of_images_gets_per_frame_links_and_its_own_layout(catalog, tmp_path):
@@ -105,9 +108,17 @@ def test_disk_caching_of_images_gets_per_frame_links_and_its_own_layout(catalog,
     on_disk = convert_data(config(cache="disk"), data, tmp_path / "layouts")
     assert on_disk.root != plain.root
     assert convert_data(config(cache="ram"), data, tmp_path / "layouts").root == plain.root
+    assert layout_frames(on_disk.root, "train") == layout_frames(plain.root, "train")
     for ref in data.train:
-        assert not (on_disk.root / "train" / "images" / ref.id[:8]).is_symlink()
+        folder = on_disk.root / "train" / "images" / ref.id[:8]
+        assert folder.is_dir() and not folder.is_symlink()
+        assert all(p.is_symlink() and p.resolve().parent == ref.images_dir.resolve() for p in folder.iterdir())
     assert YoloLayoutConverter.layout_options({"cache": "disk"}) == {"folder_links": False}
+
+
+def left_out(catalog) -> PreparedData:
+    """A frame dropped from one training dataset: the training split is read from a frame list."""
+    return prepared(catalog, dropped_frames=[FrameRef(dataset_id=OTHER, file=catalog.get(OTHER).image_files()[0].name)])
 
 
 def test_ultralytics_reads_the_layout_and_caches_labels_inside_it(catalog, tmp_path):
@@ -116,17 +127,15 @@ def test_ultralytics_reads_the_layout_and_caches_labels_inside_it(catalog, tmp_p
     configure_ultralytics(tmp_path / "cache", allow_downloads=False)  # offline, as in a run
     from ultralytics.data.dataset import YOLODataset
 
-    data = prepared(catalog, dropped_frames=[FrameRef(dataset_id=OTHER, file=catalog.get(OTHER).image_files()[0].name)])
     before = tree_digest(catalog.root)
-    converted = build_yolo_layout(data, tmp_path / "layout", "ultralytics")
-    for split, expected in (("train", converted.train_images), ("val", converted.val_images)):
+    converted = build_yolo_layout(left_out(catalog), tmp_path / "layout", "ultralytics")
+    for split in ("train", "val"):
         dataset = YOLODataset(
-            img_path=str(converted.root / split / "images"), data={"names": {0: "ball"}, "nc": 1, "channels": 3},
-            imgsz=160, augment=False,
+            img_path=str(converted.root / data_yaml(converted)[split]),
+            data={"names": {0: "ball"}, "nc": 1, "channels": 3}, imgsz=160, augment=False,
         )
-        assert len(dataset.im_files) == expected
-        labelled = sum(1 for label in dataset.labels if len(label["cls"]))
-        assert labelled > 0  # the labels were found through the labels folder links
+        assert {str(Path(f).relative_to(converted.root)) for f in dataset.im_files} == layout_frames(converted.root, split)
+        assert sum(1 for label in dataset.labels if len(label["cls"])) > 0  # labels found through the links
     assert sorted(p.name for p in (converted.root / "train" / "labels").glob("*.cache")) == [f"{TRAIN[:8]}.cache"]
     assert tree_digest(catalog.root) == before
 
@@ -135,13 +144,14 @@ def test_yolov5_reads_the_layout_and_caches_labels_inside_it(catalog, tmp_path):
     from balldet.backends.yolov5_compat import import_yolov5, yolov5_call
 
     import_yolov5(tmp_path / "cache", allow_downloads=False)
-    data = prepared(catalog)
     before = tree_digest(catalog.root)
-    converted = build_yolo_layout(data, tmp_path / "layout", "yolov5")
-    with yolov5_call():
-        loader = sys.modules["yolov5.utils.dataloaders"].LoadImagesAndLabels
-        dataset = loader(str(converted.root / "train" / "images"), img_size=160, augment=False)
-    assert len(dataset.im_files) == converted.train_images
-    assert sum(len(label) for label in dataset.labels) > 0
-    assert list((converted.root / "train" / "labels").glob("*.cache"))
+    converted = build_yolo_layout(left_out(catalog), tmp_path / "layout", "yolov5")
+    for split in ("train", "val"):
+        with yolov5_call():
+            loader = sys.modules["yolov5.utils.dataloaders"].LoadImagesAndLabels
+            dataset = loader(str(converted.root / data_yaml(converted)[split]), img_size=160, augment=False)
+        assert {str(Path(f).relative_to(converted.root)) for f in dataset.im_files} == layout_frames(converted.root, split)
+        assert sum(len(label) for label in dataset.labels) > 0
+    assert (converted.root / "train" / "frames.cache").is_file()  # beside the frame list
+    assert list((converted.root / "val" / "labels").glob("*.cache"))
     assert tree_digest(catalog.root) == before

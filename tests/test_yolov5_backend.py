@@ -21,7 +21,7 @@ from balldet.backends.base_model import Detections, TrainedModel
 from balldet.backends.yolov5_backend import Yolov5Converter, Yolov5Wrapper
 from balldet.backends.yolov5_compat import yolov5_root
 from balldet.data.catalog import LocalCatalog
-from balldet.data.prepared import PreparedData
+from balldet.data.prepared import FrameRef, PreparedData
 from balldet.data.synth import synth_dataset_id
 from balldet.registry import get_dataset_converter, get_model_wrapper
 
@@ -169,13 +169,17 @@ def test_yolov5_ap_with_true_positives(tmp_path_factory):
 def tiny_data(tiny_catalog: Path) -> PreparedData:
     catalog = LocalCatalog(tiny_catalog)
     train, val = catalog.get(TRAIN), catalog.get(VAL)
-    return PreparedData(train=[train], val=[val], test=[], class_names=train.names)
+    # One frame left out: the trainers read the training frames from a frame list (the end-to-end
+    # runs cover whole-folder layouts).
+    left_out = FrameRef(dataset_id=train.id, file=train.image_files()[0].name)
+    return PreparedData(train=[train], val=[val], test=[], class_names=train.names, dropped_frames=[left_out])
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_data) -> tuple[Yolov5Wrapper, TrainedModel, list]:
     root = tmp_path_factory.mktemp("yolov5")
     layout = Yolov5Converter().convert(tiny_data, root / "layout")
+    assert (layout.root / "train" / "frames.txt").is_file()
     wrapper = Yolov5Wrapper(root / "cache")
     reported: list[tuple] = []
     before = process_state()
@@ -183,6 +187,7 @@ def trained(tmp_path_factory, tiny_data) -> tuple[Yolov5Wrapper, TrainedModel, l
         layout, TINY_TRAIN, root / "train", device="cpu", seed=0, report=lambda *a: reported.append(a)
     )
     assert process_state() == before  # the first import of yolov5 in this process included
+    assert (layout.root / "train" / "frames.cache").is_file()  # the label cache stays in the layout
     return wrapper, model, reported
 
 
@@ -251,6 +256,7 @@ def test_ultralytics_after_yolov5_in_the_same_process(trained, tiny_data, tmp_pa
         layout, {"model": "yolov8n.yaml", "epochs": 1, "imgsz": 160, "batch": 4, "workers": 0},
         tmp_path / "train", device="cpu", seed=0,
     )
+    assert list((layout.root / "train" / "labels").glob("*.cache"))  # trained from the frame list
     ultra.load(model.weights, device="cpu")
     images = tiny_data.val[0].image_files()[:4]
     assert len(list(ultra.predict(images, batch_size=4, image_size=160))) == 4

@@ -1,21 +1,22 @@
-"""The YOLO training layout both backends read, built from links in time that does not grow with
-the number of frames when whole datasets are used.
+"""The YOLO training layout both backends read, built in time that hardly grows with the number of
+frames: no image byte is copied and, but for one training option, no link is made per frame.
 
 For each dataset of a split (``<tag>``: the start of its id)::
 
-    <split>/images/<tag>  -> the dataset's images folder       (whole dataset: one folder link)
-    <split>/images/<tag>/ a real folder of per-frame links      (some frames left out)
-    <split>/labels/<tag>  -> the dataset's labels folder        (always one folder link)
+    <split>/images/<tag>  -> the dataset's images folder
+    <split>/labels/<tag>  -> the dataset's labels folder
+    <split>/frames.txt    the frames to use, one ``./images/<tag>/<file>`` per line, when some are
+                          left out (a validation split held out of training, frames dropped by the
+                          checks, anything else in an images folder)
 
-``data.yaml`` names ``<split>/images``, a real folder of this layout. Both trainers resolve that
-folder, find the frames below it without resolving them, derive each label path by replacing the
-last ``/images/`` with ``/labels/``, and write their label cache beside the first label folder:
-``<split>/labels/<tag>.cache``, inside this layout, never in a source dataset.
+``data.yaml`` names ``<split>/images`` (a real folder of this layout) or ``<split>/frames.txt``.
+Both trainers resolve that path but not the frame paths found below it or listed in it, derive each
+label path by replacing the last ``/images/`` with ``/labels/``, and write their label cache beside
+the first label folder (ultralytics: ``<split>/labels/<tag>.cache``) or the list (yolov5:
+``<split>/frames.cache``): inside this layout, never in a source dataset.
 
-Frames are linked one by one when a dataset has frames left out (the validation split held out of
-training, frames dropped by the checks), when its images folder holds anything a trainer would read
-that balldet does not list as a frame, and when a training option writes files next to each image
-(``cache: disk``: the ``.npy`` files would otherwise land in the source dataset).
+With ``cache: disk`` both trainers write an ``.npy`` beside every frame path, which would land in
+the source dataset; then each frame is linked on its own under a real ``<split>/images/<tag>/``.
 """
 
 from __future__ import annotations
@@ -34,48 +35,54 @@ from balldet.data.prepared import PreparedData
 from balldet.files import write_text_atomic
 
 
-def link_dataset(ref: DatasetRef, split_dir: Path, tag: str, *, exclude: set[str], folder_links: bool) -> int:
-    """Link one dataset's frames (all but the ``exclude``d file names) into ``split_dir``; return
-    how many frames the trainer will see."""
-    images = [p.name for p in ref.image_files()]
-    kept = [name for name in images if name not in exclude]
-    images_link = split_dir / "images" / tag
-    if ref.labels_dir.is_dir():
-        os.symlink(os.path.abspath(ref.labels_dir), split_dir / "labels" / tag, target_is_directory=True)
-    if folder_links and len(kept) == len(images) and _holds_only(ref.images_dir, len(images)):
-        os.symlink(os.path.abspath(ref.images_dir), images_link, target_is_directory=True)
-        return len(kept)
-    images_link.mkdir()
-    # Sources are absolute already (datasets resolve to absolute folders): no per-file resolution.
-    source = os.path.abspath(ref.images_dir)
-    for name in kept:
-        os.symlink(os.path.join(source, name), images_link / name)
-    return len(kept)
-
-
-def _holds_only(images_dir: Path, frame_count: int) -> bool:
-    """Whether the folder holds nothing but its ``frame_count`` frames (trainers read every image
-    file below a folder, so a stray sub-folder or an unlisted format rules out a folder link)."""
-    with os.scandir(images_dir) as entries:
-        names = [e.name for e in entries]
-    return len(names) == frame_count and all(os.path.splitext(n)[1].lower() in IMAGE_SUFFIXES for n in names)
-
-
 def link_split(
     datasets: Iterable[tuple[DatasetRef, set[str]]], split_dir: Path, *, folder_links: bool = True
-) -> int:
-    """Link each (dataset, excluded file names) into ``split_dir``; return the frame count."""
+) -> tuple[str, int]:
+    """Link each (dataset, excluded file names) into ``split_dir``; return what ``data.yaml`` names
+    for the split (relative to the layout) and how many frames the trainer will see."""
     (split_dir / "images").mkdir(parents=True)
     (split_dir / "labels").mkdir()
     tags: set[str] = set()
-    count = 0
+    listed: list[tuple[str, list[str]]] = []
+    all_whole = True
     for ref, exclude in datasets:
         tag = ref.id[:8]
         if tag in tags:  # the same dataset twice, or two ids with the same start
             tag = f"{ref.id[:8]}-{len(tags)}"
         tags.add(tag)
-        count += link_dataset(ref, split_dir, tag, exclude=exclude, folder_links=folder_links)
-    return count
+        names = [p.name for p in ref.image_files()]
+        kept = [name for name in names if name not in exclude]
+        listed.append((tag, kept))
+        if ref.labels_dir.is_dir():
+            os.symlink(os.path.abspath(ref.labels_dir), split_dir / "labels" / tag, target_is_directory=True)
+        if folder_links:
+            os.symlink(os.path.abspath(ref.images_dir), split_dir / "images" / tag, target_is_directory=True)
+            all_whole = all_whole and len(kept) == len(names) and _holds_only(ref.images_dir, len(names))
+        else:
+            _link_each(ref.images_dir, kept, split_dir / "images" / tag)
+    count = sum(len(kept) for _, kept in listed)
+    if folder_links and not all_whole:
+        # "./" is how both trainers spell a path relative to the list: the layout can be moved.
+        lines = [f"./images/{tag}/{name}\n" for tag, kept in listed for name in kept]
+        write_text_atomic(split_dir / "frames.txt", "".join(lines))
+        return f"{split_dir.name}/frames.txt", count
+    return f"{split_dir.name}/images", count
+
+
+def _link_each(images_dir: Path, names: list[str], folder: Path) -> None:
+    folder.mkdir()
+    # Sources are absolute already (datasets resolve to absolute folders): no per-file resolution.
+    source = os.path.abspath(images_dir)
+    for name in names:
+        os.symlink(os.path.join(source, name), folder / name)
+
+
+def _holds_only(images_dir: Path, frame_count: int) -> bool:
+    """Whether the folder holds nothing but its ``frame_count`` frames (trainers read every image
+    file below a folder, so a sub-folder or a format balldet does not list rules out naming it)."""
+    with os.scandir(images_dir) as entries:
+        names = [e.name for e in entries]
+    return len(names) == frame_count and all(os.path.splitext(n)[1].lower() in IMAGE_SUFFIXES for n in names)
 
 
 def build_yolo_layout(
@@ -89,7 +96,7 @@ def build_yolo_layout(
     dropped = _names_by_dataset(data.dropped_frames)
     held_out = _names_by_dataset(data.val_frames)
     train = [(ref, dropped.get(ref.id, set()) | held_out.get(ref.id, set())) for ref in data.train]
-    train_count = link_split(train, tmp / "train", folder_links=folder_links)
+    train_entry, train_count = link_split(train, tmp / "train", folder_links=folder_links)
     if data.val:
         val = [(ref, dropped.get(ref.id, set())) for ref in data.val]
     else:
@@ -98,9 +105,9 @@ def build_yolo_layout(
             (ref, {p.name for p in ref.image_files()} - held_out[ref.id])
             for ref in data.train if ref.id in held_out
         ]
-    val_count = link_split(val, tmp / "val", folder_links=folder_links)
+    val_entry, val_count = link_split(val, tmp / "val", folder_links=folder_links)
     names = dict(enumerate(data.class_names))
-    data_yaml = {"path": str(out_dir.resolve()), "train": "train/images", "val": "val/images", "names": names}
+    data_yaml = {"path": str(out_dir.resolve()), "train": train_entry, "val": val_entry, "names": names}
     write_text_atomic(tmp / "data.yaml", yaml.safe_dump(data_yaml, sort_keys=False))
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -127,7 +134,7 @@ class YoloLayoutConverter(DatasetConverter):
 
     @classmethod
     def layout_options(cls, train_config: Mapping[str, Any]) -> dict[str, Any]:
-        # Both trainers' `cache: disk` writes an .npy beside every image path they were given.
+        # Both trainers' `cache: disk` writes an .npy beside every frame path they are given.
         return {"folder_links": train_config.get("cache") != "disk"}
 
     def convert(self, data: PreparedData, out_dir: Path, *, options: Mapping[str, Any] | None = None) -> ConvertedData:
