@@ -119,6 +119,17 @@ def tiny_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture
+def catalog(tiny_catalog: Path, tmp_path: Path):
+    """A private copy of the synthetic catalog, safe to modify."""
+    import shutil
+
+    from balldet.data.catalog import LocalCatalog
+
+    shutil.copytree(tiny_catalog, tmp_path / "catalog")
+    return LocalCatalog(tmp_path / "catalog")
+
+
 def layout_frames(layout_root: Path, split: str) -> set[str]:
     """The frames a trainer reads for ``split`` of a YOLO layout, as paths relative to the layout:
     the lines of a frame list, or every file below an images folder (links followed)."""

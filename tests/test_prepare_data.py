@@ -10,7 +10,6 @@ import pytest
 from conftest import layout_frames
 
 from balldet.config import PipelineConfig
-from balldet.data.catalog import LocalCatalog
 from balldet.data.resolver import DatasetResolver
 from balldet.data.splits import frame_identity, split_by_recording
 from balldet.data.synth import synth_dataset_id
@@ -21,12 +20,6 @@ from balldet.stages.prepare_data import prepare_data
 TRAIN = synth_dataset_id("class:ball-markup:tagme-001-02", "1.0.2")
 TEST = synth_dataset_id("soccernet_ball_001", "1.0.2")
 OTHER = synth_dataset_id("class:ball-markup:our-001", "1.0.0")
-
-
-@pytest.fixture
-def catalog(tiny_catalog, tmp_path) -> LocalCatalog:
-    shutil.copytree(tiny_catalog, tmp_path / "catalog")
-    return LocalCatalog(tmp_path / "catalog")
 
 
 def config(train, test, **changes) -> PipelineConfig:

@@ -35,14 +35,6 @@ def _no_outer_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
 
 
-@pytest.fixture
-def catalog(tiny_catalog: Path, tmp_path: Path) -> LocalCatalog:
-    """A private copy of the synthetic catalog, safe to modify."""
-    root = tmp_path / "catalog"
-    shutil.copytree(tiny_catalog, root)
-    return LocalCatalog(root)
-
-
 def _git(folder: Path, *args: str) -> None:
     subprocess.run(
         ["git", "-C", str(folder), "-c", "user.name=test", "-c", "user.email=test@example.invalid",

@@ -3,7 +3,6 @@ trainers' own dataset readers find exactly the chosen frames and keep their cach
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 
@@ -22,12 +21,6 @@ from test_e2e_cli import tree_digest
 TRAIN = synth_dataset_id("class:ball-markup:tagme-001-02", "1.0.2")
 OTHER = synth_dataset_id("class:ball-markup:our-001", "1.0.0")
 VAL = synth_dataset_id("soccernet_ball_001", "1.0.2")
-
-
-@pytest.fixture
-def catalog(tiny_catalog, tmp_path) -> LocalCatalog:
-    shutil.copytree(tiny_catalog, tmp_path / "catalog")
-    return LocalCatalog(tmp_path / "catalog")
 
 
 def prepared(catalog: LocalCatalog, **changes) -> PreparedData:
