@@ -11,7 +11,8 @@ from conftest import layout_frames
 
 from balldet.config import PipelineConfig
 from balldet.data.resolver import DatasetResolver
-from balldet.data.splits import frame_identity, split_by_recording
+from balldet.data.frames import DEFAULT_FRAME_IDENTITY as frame_identity
+from balldet.data.splits import split_by_recording
 from balldet.data.synth import synth_dataset_id
 from balldet.errors import DatasetError
 from balldet.stages.convert_data import convert_data

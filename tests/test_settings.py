@@ -83,3 +83,37 @@ def test_cli_reports_unknown_environment_with_exit_code_2(workspace):
     assert result.returncode == 2
     assert "unknown settings environment" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_list_given_by_a_variable_replaces_the_files_list(monkeypatch):
+    # dynaconf's global merging would append it, so a pattern given this way would never be reached
+    monkeypatch.setenv("BALLDET_FRAME_PATTERNS", "['^.*/f(?P<frame>\\d+)$']")
+    monkeypatch.setenv("BALLDET_REMOTE__PACKAGES", "['torch==2.5.1']")
+    settings = load_settings("remote_debug", settings_file=SETTINGS_FILE)
+    assert settings.frame_patterns == ["^.*/f(?P<frame>\\d+)$"]
+    assert settings.remote.packages == ["torch==2.5.1"]
+
+
+def test_an_environment_table_replaces_the_default_one_unless_it_asks_to_merge(tmp_path):
+    text = SETTINGS_FILE.read_text()
+    replaced = tmp_path / "replaced.toml"
+    replaced.write_text(text + '\n[remote_debug.queues]\nsteps = "gpu_small"\n')
+    queues = load_settings("remote_debug", settings_file=replaced).queues
+    assert (queues.steps, queues.per_step) == ("gpu_small", {})
+    merged = tmp_path / "merged.toml"
+    merged.write_text(text + '\n[remote_debug.queues]\ndynaconf_merge = true\nsteps = "gpu_small"\n')
+    queues = load_settings("remote_debug", settings_file=merged).queues
+    assert (queues.steps, queues.for_step("train_model")) == ("gpu_small", "gpu")
+
+
+def test_default_frame_patterns_are_the_ones_in_the_settings_file(monkeypatch):
+    from balldet.data.frames import DEFAULT_FRAME_PATTERNS
+
+    monkeypatch.delenv("BALLDET_FRAME_PATTERNS", raising=False)
+    assert load_settings("default", settings_file=SETTINGS_FILE).frame_patterns == list(DEFAULT_FRAME_PATTERNS)
+
+
+def test_a_frame_pattern_without_a_frame_group_is_a_settings_error(monkeypatch):
+    monkeypatch.setenv("BALLDET_FRAME_PATTERNS", "['^(?P<recording>.+)$']")
+    with pytest.raises(SettingsError, match=r"frame_patterns.*no \(\?P<frame>"):
+        load_settings("local_debug", settings_file=SETTINGS_FILE)

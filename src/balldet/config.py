@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from balldet.data.dataset import DATASET_ID_PATTERN
+from balldet.data.frames import compile_frame_patterns
 from balldet.errors import ConfigError
 
 _ID_FIX = "a dataset id is the 32 lower-case hex characters ClearML shows (see `balldet datasets list`)"
@@ -62,6 +63,18 @@ class DataChecks(BaseModel):
         default=False, description="let train/val frames also appear in the test data (reported, not fatal)"
     )
     images: bool = Field(default=True, description="also check image headers (slower on large data)")
+    frame_patterns: list[str] | None = Field(
+        default=None,
+        description="regular expressions matched against '<dataset name>/<file stem>' that give a frame's "
+        "(?P<recording>...) and (?P<frame>...) number, first match wins; omit to use the frame_patterns setting",
+    )
+
+    @field_validator("frame_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str] | None) -> list[str] | None:
+        if patterns is not None:
+            compile_frame_patterns(patterns)
+        return patterns
 
 
 class PipelineConfig(BaseModel):

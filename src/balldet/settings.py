@@ -10,8 +10,9 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from balldet.data.frames import DEFAULT_FRAME_PATTERNS, compile_frame_patterns
 from balldet.errors import SettingsError
 
 ENVIRONMENTS = ("default", "local_debug", "local_main", "remote_debug")
@@ -59,8 +60,15 @@ class Settings(BaseModel):
     allow_downloads: bool = False
     clearml_cache_size: int = Field(default=10_000_000, ge=100)
     server_timeout_s: float = Field(default=5.0, gt=0)
+    frame_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_FRAME_PATTERNS))
     queues: Queues = Field(default_factory=Queues)
     remote: Remote = Field(default_factory=Remote)
+
+    @field_validator("frame_patterns")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        compile_frame_patterns(patterns)
+        return patterns
 
     def project_path(self, project: str) -> str:
         """ClearML project of the pipeline runs: ``<project>/<mode>/pipeline/object_detection``."""
@@ -109,7 +117,7 @@ def load_settings(env: str | None = None, settings_file: Path | None = None) -> 
             environments=True,
             env=env,
             envvar_prefix=ENVVAR_PREFIX,
-            merge_enabled=True,
+            merge_enabled=False,
         ).as_dict()
     except Exception as exc:  # dynaconf raises many kinds for a broken TOML file
         raise SettingsError(f"cannot read {path}: {exc}", fix="fix the TOML syntax") from exc

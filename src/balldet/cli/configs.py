@@ -25,7 +25,8 @@ def configs_validate(
 
     settings = load_cli_settings()
     config = process_config(
-        get_config(config_name, settings.configs_root), model_type, allow_downloads=settings.allow_downloads
+        get_config(config_name, settings.configs_root), model_type, allow_downloads=settings.allow_downloads,
+        frame_patterns=settings.frame_patterns,
     )
     out.print(f"[green]ok[/] {config_name}: model_type={config.model_type}, "
               f"{len(config.train_data.datasets) if config.train_data else 0} train / "

@@ -69,18 +69,31 @@ def datasets_check(
         bool, typer.Option("--leakage/--no-leakage", help="Look for frames shared between the datasets.")
     ] = True,
     examples: Annotated[int, typer.Option("--examples", min=0, help="Example files shown per kind.")] = 3,
+    frame_patterns: Annotated[
+        list[str] | None,
+        typer.Option("--frame-pattern", help="Regular expression on '<dataset name>/<file stem>' giving "
+                     "(?P<recording>...) and (?P<frame>...); repeat for several, first match wins "
+                     "(default: the frame_patterns setting)."),
+    ] = None,
 ) -> None:
     """Check labels, images and leakage between datasets.
 
     Exit code 0 when nothing is found, 1 when there are findings, 2 on bad input (unknown id,
-    folder without images/).
+    folder without images/, a frame pattern that is not a usable regular expression).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from balldet.cli.evaluate import _dataset_ref
     from balldet.data.checks import check_datasets, find_leakage
+    from balldet.data.frames import FrameIdentity
+    from balldet.errors import BalldetError
     from balldet.files import write_json_atomic
 
+    try:
+        frames = FrameIdentity(frame_patterns or load_cli_settings().frame_patterns)
+    except ValueError as exc:
+        raise BalldetError(f"--frame-pattern: {exc}", fix="write each pattern as a Python regular expression "
+                         "with a (?P<frame>\\d+) group") from None
     refs = [_dataset_ref(item) for item in datasets]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as progress:
@@ -96,7 +109,7 @@ def datasets_check(
         # no settings.
         report = check_datasets(refs, images=images, progress=on_progress)
         if leakage and len(refs) > 1:
-            report.extend(find_leakage({"datasets": refs}, progress=on_progress))
+            report.extend(find_leakage({"datasets": refs}, progress=on_progress, frames=frames))
 
     out.print(report.summary(examples=0).splitlines()[0], highlight=False)
     if not report.ok:

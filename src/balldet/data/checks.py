@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from balldet.data.dataset import IMAGE_SUFFIXES, DatasetRef
+from balldet.data.frames import FrameIdentity
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -247,12 +248,15 @@ def scan_layout(ref: DatasetRef) -> Layout:
 
 
 def find_leakage(groups: dict[str, list[DatasetRef]], *, progress: Progress | None = None,
-                 max_distance: int | None = None, cache_dir: Path | None = None) -> list[Finding]:
+                 max_distance: int | None = None, cache_dir: Path | None = None,
+                 frames: FrameIdentity | None = None) -> list[Finding]:
     """Leakage between the datasets of ``groups`` (e.g. ``{"train": [...], "test": [...]}``).
 
     See :func:`balldet.data.checks_leakage.find_leakage`.
     """
     from balldet.data import checks_leakage
 
-    kwargs = {} if max_distance is None else {"max_distance": max_distance}
+    kwargs: dict[str, Any] = {} if max_distance is None else {"max_distance": max_distance}
+    if frames is not None:
+        kwargs["frames"] = frames
     return checks_leakage.find_leakage(groups, progress=progress, cache_dir=cache_dir, **kwargs)

@@ -3,8 +3,8 @@
 Pairs are only looked for between *different* datasets (neighbouring video frames inside one
 dataset are expected to look alike). Everything is bucketed, never all pairs:
 
-* ``same_frame``: a dict keyed by (recording, frame number) from the file stem
-  (:func:`balldet.data.splits.frame_identity`).
+* ``same_frame``: a dict keyed by (recording, frame number) from the dataset name and the file
+  stem (:mod:`balldet.data.frames`).
 * ``identical_image``: files are grouped by size first; only sizes seen in two datasets have their
   blake2b digests compared.
 * ``near_duplicate_image``: a 64-bit dHash per image, cut into four 16-bit bands. Two hashes within
@@ -33,7 +33,7 @@ import numpy as np
 from balldet.data.checks import Finding, Progress
 from balldet.data.checks_fingerprints import Fingerprints, Thumbnails, dataset_fingerprints
 from balldet.data.dataset import DatasetRef
-from balldet.data.splits import frame_identity
+from balldet.data.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
 
 MAX_DISTANCE = 7  # dHash bits: candidate pairs (exact recall up to 7 with 4 bands and 1-bit probes)
 THUMB_P99 = 16.0  # grey levels: confirmed near duplicate when 99% of thumbnail pixels differ less
@@ -68,13 +68,13 @@ class _Images:
 
 def find_leakage(groups: dict[str, list[DatasetRef]], *, progress: Progress | None = None,
                  max_distance: int = MAX_DISTANCE, thumb_p99: float = THUMB_P99,
-                 cache_dir: Path | None = None) -> list[Finding]:
+                 cache_dir: Path | None = None, frames: FrameIdentity = DEFAULT_FRAME_IDENTITY) -> list[Finding]:
     """Findings for frames shared between the datasets of ``groups`` (group name -> datasets).
 
     Give ``{"train": [...], "test": [...]}`` to check a config, or one group to check datasets
     against each other. The later of two matching images (in group, then dataset order) is reported.
     With ``cache_dir``, image fingerprints and thumbnails are remembered there per dataset (the
-    findings are the same).
+    findings are the same). ``frames`` reads each frame's recording and number from the names.
     """
     if max_distance > 2 * BANDS - 1:
         raise ValueError(f"max_distance above {2 * BANDS - 1} is not supported by the band index")
@@ -131,17 +131,18 @@ def find_leakage(groups: dict[str, list[DatasetRef]], *, progress: Progress | No
     identities: list[tuple[str, int | None]] = []
     for (_, ref), fingerprints in zip(members, prints):
         # the stem: every listed image name ends in an image suffix (os.path.splitext is 3x slower)
-        identities += [frame_identity(ref, name.rpartition(".")[0]) for name in fingerprints.names]
+        identify = frames.for_dataset(ref)
+        identities += [identify(name.rpartition(".")[0]) for name in fingerprints.names]
     identity_counts = Counter(identities)
-    frames: dict[tuple[str, int], list[int]] = defaultdict(list)
+    seen_at: dict[tuple[str, int], list[int]] = defaultdict(list)
     for i, (recording, frame) in enumerate(identities):
         if frame is None or identity_counts[(recording, frame)] < 2:
             continue
-        for j in frames[(recording, frame)]:
+        for j in seen_at[(recording, frame)]:
             if owner[j] != owner[i]:
                 report("same_frame", j, i, f"recording {recording} frame {frame} is also")
                 break
-        frames[(recording, frame)].append(i)
+        seen_at[(recording, frame)].append(i)
 
     # near duplicates: dHash candidates within max_distance, confirmed on thumbnails
     thumbs = Thumbnails(cache_dir)

@@ -1,31 +1,23 @@
 """Validation splits that keep the frames of one recording together.
 
-A frame's identity is its recording and frame number, read from the image file name with
-``FRAME_PATTERN`` (``<recording id>_<frame number>``). Frames whose names do not match form one
-group per dataset.
+A frame's identity is its recording and frame number, read from the dataset name and the image
+file name (:mod:`balldet.data.frames`). Frames that no pattern matches form one group per dataset.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections import defaultdict
 
 from balldet.data.dataset import DatasetRef
+from balldet.data.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
 from balldet.data.prepared import FrameRef
 
-FRAME_PATTERN = re.compile(r"^(?P<recording>.+)_(?P<frame>\d+)$")
 
-
-def frame_identity(dataset: DatasetRef, stem: str) -> tuple[str, int | None]:
-    match = FRAME_PATTERN.match(stem)
-    if match:
-        return match["recording"], int(match["frame"])
-    return f"dataset:{dataset.id}", None
-
-
-def split_by_recording(datasets: list[DatasetRef], fraction: float, seed: int) -> list[FrameRef]:
-    """About ``fraction`` of the frames, as whole recordings, chosen reproducibly from ``seed``.
+def split_by_recording(datasets: list[DatasetRef], fraction: float, seed: int,
+                       frames: FrameIdentity = DEFAULT_FRAME_IDENTITY) -> list[FrameRef]:
+    """About ``fraction`` of the frames, as whole recordings, chosen reproducibly from ``seed``;
+    ``frames`` tells each frame's recording.
 
     With a single recording, the last frames (by frame number) are held out instead, so that
     neighbouring frames still stay on one side.
@@ -34,9 +26,10 @@ def split_by_recording(datasets: list[DatasetRef], fraction: float, seed: int) -
     # building one per frame was most of a cached prepare_data run at 100k images.
     groups: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
     for ref in datasets:
+        identify = frames.for_dataset(ref)
         for name in ref.image_names():
             # the stem: every listed image name ends in an image suffix
-            recording, frame = frame_identity(ref, name.rpartition(".")[0])
+            recording, frame = identify(name.rpartition(".")[0])
             groups[recording].append((frame or 0, ref.id, name))
     total = sum(len(g) for g in groups.values())
     if total < 2:

@@ -123,7 +123,9 @@ class LocalPipeline:
             return loaded
 
         def _process_config(rep: Reporter, out: dict[str, Any]) -> Any:
-            config = process_config(out["get_config"], req.model_type, allow_downloads=s.allow_downloads)
+            config = process_config(
+                out["get_config"], req.model_type, allow_downloads=s.allow_downloads, frame_patterns=s.frame_patterns
+            )
             rep.parameters(config.model_dump(mode="json"), section="config")
             return config
 

@@ -20,6 +20,7 @@ def preflight(settings: Settings, request: RunRequest) -> None:
         get_config(request.config_name, settings.configs_root),
         request.model_type,
         allow_downloads=settings.allow_downloads,
+        frame_patterns=settings.frame_patterns,
     )
     resolver = DatasetResolver(LocalCatalog(settings.catalog_dir), use_clearml=not settings.clearml_offline)
     problems = []

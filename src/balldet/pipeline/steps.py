@@ -44,7 +44,10 @@ def process_config_step(loaded: Any, model_type: str, env: str) -> Any:
     from balldet.settings import load_settings
     from balldet.stages.process_config import process_config
 
-    return process_config(loaded, model_type, allow_downloads=load_settings(env).allow_downloads)
+    settings = load_settings(env)
+    return process_config(
+        loaded, model_type, allow_downloads=settings.allow_downloads, frame_patterns=settings.frame_patterns
+    )
 
 
 def prepare_data_step(config: Any, env: str) -> Any:

@@ -11,6 +11,7 @@ from balldet.config import PipelineConfig
 from balldet.data.checks import LEAKAGE_KINDS, CheckReport, Finding, check_datasets
 from balldet.data.checks_leakage import find_leakage
 from balldet.data.dataset import DatasetRef
+from balldet.data.frames import DEFAULT_FRAME_IDENTITY, DEFAULT_FRAME_PATTERNS, FrameIdentity
 from balldet.data.prepared import FrameRef, PreparedData
 from balldet.data.resolver import DatasetResolver
 from balldet.data.splits import split_by_recording
@@ -38,7 +39,8 @@ def prepare_data(
     val_spec = config.val_data
     val = [resolver.resolve(i) for i in val_spec.datasets] if val_spec else []
     test = [resolver.resolve(i) for i in config.test_data.datasets]
-    dropped, counts = check_prepared(config, train, val, test, report_file, cache_dir)
+    frames = FrameIdentity(config.data_checks.frame_patterns or DEFAULT_FRAME_PATTERNS)
+    dropped, counts = check_prepared(config, train, val, test, report_file, cache_dir, frames)
 
     class_names = (train or test)[0].names
     for ref in [*train, *val, *test]:
@@ -50,7 +52,7 @@ def prepare_data(
     val_frames = []
     if train and not val:
         fraction = val_spec.split if val_spec and val_spec.split else DEFAULT_VAL_SPLIT
-        val_frames = split_by_recording(train, fraction, seed=config.seed)
+        val_frames = split_by_recording(train, fraction, seed=config.seed, frames=frames)
         broken = set(dropped)
         val_frames = [f for f in val_frames if f not in broken]
         if not val_frames:
@@ -68,6 +70,7 @@ def check_prepared(
     config: PipelineConfig, train: list[DatasetRef], val: list[DatasetRef], test: list[DatasetRef],
     report_file: Path | None,
     cache_dir: Path | None = None,
+    frames: FrameIdentity = DEFAULT_FRAME_IDENTITY,
 ) -> tuple[list[FrameRef], dict[str, int]]:
     """Run the checks; fail on leakage or defects as the config says, else return frames to drop."""
     policy = config.data_checks
@@ -77,7 +80,7 @@ def check_prepared(
         _merge(report, _check_dataset(ref, policy.images, cache_dir))
     fit = list({ref.id: ref for ref in [*train, *val]}.values())
     if fit:
-        report.extend(find_leakage({"train/val": fit, "test": test}, cache_dir=cache_dir))
+        report.extend(find_leakage({"train/val": fit, "test": test}, cache_dir=cache_dir, frames=frames))
     if report_file is not None:
         write_json_atomic(report_file, report.to_json())
     leaks = [f for f in report.findings if f.kind in LEAKAGE_KINDS]

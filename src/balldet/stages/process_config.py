@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from balldet.config import PipelineConfig, parse_yaml, validate_config
+from balldet.data.frames import DEFAULT_FRAME_PATTERNS
 from balldet.errors import ConfigError
 from balldet.registry import get_model_wrapper, model_types
 from balldet.stages.get_config import LoadedConfig
 
 
 def process_config(
-    loaded: LoadedConfig, model_type: str | None = None, *, allow_downloads: bool = False
+    loaded: LoadedConfig, model_type: str | None = None, *, allow_downloads: bool = False,
+    frame_patterns: Sequence[str] = DEFAULT_FRAME_PATTERNS,
 ) -> PipelineConfig:
-    """Every problem is reported at once in one :class:`ConfigError`, each naming its field."""
+    """Every problem is reported at once in one :class:`ConfigError`, each naming its field.
+
+    ``frame_patterns`` (the setting) fill ``data_checks.frame_patterns`` when the config gives none,
+    so the processed config says how frames were identified."""
     source = loaded.config_name
     data = parse_yaml(loaded.content, source)
     problems: list[tuple[str, str]] = []
@@ -29,4 +36,6 @@ def process_config(
         problems += wrapper.check_train_config(train_config, allow_downloads=allow_downloads)
     if problems or config is None:
         raise ConfigError(problems, source=source)
+    if config.data_checks.frame_patterns is None:
+        config.data_checks.frame_patterns = list(frame_patterns)
     return config

@@ -1,0 +1,95 @@
+"""Frame identity: the recording a frame comes from and its frame number, read from the dataset's
+name and the image file's stem.
+
+The team samples frames so that a frame of a recording is in at most one dataset; the leakage check
+holds datasets to that, and validation splits keep the frames of one recording together. Both need
+to know which recording and frame an image is, and that lives in names:
+
+* per-video datasets are named ``YYYYMMDD-<League>-<Home>-vs-<Guest>-<NN>-<NNN>`` (the recording,
+  then a sequence number) and may name their files by frame number alone (``000123.jpg``,
+  ``frame_000123.jpg``);
+* every other dataset (labelling iterations, public sets) names its files
+  ``<recording id>_<frame number>``, the recording id spelled as in the per-video names.
+
+Patterns are regular expressions matched, in order, against ``<dataset name>/<file stem>``; the
+first that matches gives the frame number (group ``frame``) and the recording (group
+``recording``, or the dataset name when the pattern has none). A frame that no pattern matches has
+no number: it is compared by bytes and pictures only, and split with the other unmatched frames of
+its dataset. The patterns come from the ``frame_patterns`` setting, and a config can set its own
+(``data_checks.frame_patterns``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from balldet.data.dataset import DatasetRef
+
+DEFAULT_FRAME_PATTERNS: tuple[str, ...] = (
+    # a per-video dataset whose files are named by frame number: the recording is the dataset name
+    # without its sequence number
+    r"^(?P<recording>\d{8}-[^/]+-vs-[^/]+-\d+)-\d+/[^/\d]*(?P<frame>\d+)$",
+    # any dataset whose files are named <recording id>_<frame number>
+    r"^.*/(?P<recording>[^/]+)_(?P<frame>\d+)$",
+)
+
+Identity = tuple[str, int | None]  # (recording, frame number or None)
+
+
+def compile_frame_patterns(patterns: Sequence[str]) -> list[re.Pattern[str]]:
+    """The compiled patterns; ValueError naming every pattern that is not usable and why."""
+    compiled, problems = [], []
+    for k, pattern in enumerate(patterns):
+        try:
+            regex = re.compile(pattern)
+        except re.error as exc:
+            problems.append(f"pattern {k + 1} {pattern!r} is not a regular expression ({exc})")
+            continue
+        if "frame" not in regex.groupindex:
+            problems.append(f"pattern {k + 1} {pattern!r} has no (?P<frame>...) group for the frame number")
+            continue
+        compiled.append(regex)
+    if not patterns:
+        problems.append("give at least one pattern")
+    if problems:
+        raise ValueError(
+            "; ".join(problems) + ". Patterns are matched against '<dataset name>/<file stem>' and "
+            "need a (?P<frame>\\d+) group, optionally a (?P<recording>...) group"
+        )
+    return compiled
+
+
+class FrameIdentity:
+    """Reads (recording, frame number) from a dataset's name and a file stem with ``patterns``."""
+
+    def __init__(self, patterns: Sequence[str] = DEFAULT_FRAME_PATTERNS) -> None:
+        self.patterns = tuple(patterns)
+        self._compiled = compile_frame_patterns(self.patterns)
+
+    def for_dataset(self, dataset: DatasetRef) -> Callable[[str], Identity]:
+        """A function of a file stem, for many stems of one dataset."""
+        prefix = f"{dataset.name}/"
+        fallback = f"dataset:{dataset.id}"
+        compiled = self._compiled
+
+        def identify(stem: str) -> Identity:
+            text = prefix + stem
+            for regex in compiled:
+                match = regex.match(text)
+                if match is not None:
+                    groups = match.groupdict()
+                    try:
+                        frame = int(groups["frame"])
+                    except (TypeError, ValueError):
+                        continue  # a group that matched no digits: not a frame number
+                    return groups.get("recording") or dataset.name, frame
+            return fallback, None
+
+        return identify
+
+    def __call__(self, dataset: DatasetRef, stem: str) -> Identity:
+        return self.for_dataset(dataset)(stem)
+
+
+DEFAULT_FRAME_IDENTITY = FrameIdentity()
