@@ -16,6 +16,7 @@ from balldet.data.checks_fingerprints import Thumbnails, cache_file, image_finge
 from balldet.data.checks_images import dhash
 from balldet.data.checks_leakage import _close_pairs, _popcount_bytes, find_leakage
 from balldet.data.dataset import DatasetRef
+from balldet.data.frames import FrameIdentity
 from balldet.data.resolver import DatasetResolver
 from balldet.stages.prepare_data import prepare_data
 
@@ -75,6 +76,29 @@ def test_cached_findings_equal_fresh_ones_and_the_cache_is_their_only_source(tin
     assert find_leakage(groups, cache_dir=cache) == fresh
     assert _cache_files(cache) == written
     assert _kinds(find_leakage(groups)) == [("same_frame", f"images/{a_images[3].name}")]
+
+
+def test_findings_are_remembered_for_the_same_datasets_in_the_same_groups(tiny_catalog, tmp_path, monkeypatch):
+    import balldet.data.checks_leakage as leakage
+
+    a, b = _pair(tiny_catalog, tmp_path)
+    shutil.copy(b.image_files()[0], b.images_dir / a.image_files()[3].name)  # same frame
+    groups = {"train": [a], "test": [b]}
+    cache = tmp_path / "cache"
+    first = find_leakage(groups, cache_dir=cache)
+    assert _kinds(first) == [("same_frame", f"images/{a.image_files()[3].name}")]
+
+    computed = []
+    real = leakage._find_leakage
+    monkeypatch.setattr(leakage, "_find_leakage", lambda *args: computed.append(args) or real(*args))
+    assert find_leakage(groups, cache_dir=cache) == first and computed == []  # read back, nothing computed
+    # anything the findings depend on makes them computed again: groups, patterns, thresholds, folders
+    assert find_leakage({"train": [b], "test": [a]}, cache_dir=cache) != first
+    assert find_leakage(groups, cache_dir=cache, frames=FrameIdentity([r"^.*/x(?P<frame>\d+)$"])) == []
+    assert find_leakage(groups, cache_dir=cache, thumb_p99=10.0) == first
+    assert len(computed) == 3
+    (b.images_dir / a.image_files()[3].name).unlink()
+    assert find_leakage(groups, cache_dir=cache) == [] and len(computed) == 4
 
 
 def test_adding_or_removing_an_image_fingerprints_the_dataset_again(tiny_catalog, tmp_path):

@@ -50,7 +50,7 @@ def link_split(
         if tag in tags:  # the same dataset twice, or two ids with the same start
             tag = f"{ref.id[:8]}-{len(tags)}"
         tags.add(tag)
-        names = [p.name for p in ref.image_files()]
+        names = ref.image_names()
         kept = [name for name in names if name not in exclude]
         listed.append((tag, kept))
         if ref.labels_dir.is_dir():
@@ -102,7 +102,7 @@ def build_yolo_layout(
     else:
         # the held-out frames of each training dataset: everything else is excluded
         val = [
-            (ref, {p.name for p in ref.image_files()} - held_out[ref.id])
+            (ref, set(ref.image_names()) - held_out[ref.id])
             for ref in data.train if ref.id in held_out
         ]
     val_entry, val_count = link_split(val, tmp / "val", folder_links=folder_links)

@@ -26,6 +26,7 @@ import io
 import json
 import os
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from balldet.files import write_bytes_atomic, write_json_atomic
 FINGERPRINTS_VERSION = 1
 CACHE_FOLDER = "fingerprints"
 THUMB_SIZE = 32
+HASH_CHUNK = 200  # images per hashing task
 
 
 @dataclass(frozen=True)
@@ -63,23 +65,35 @@ def image_fingerprints(ref: DatasetRef, cache_dir: Path | None = None,
 
 
 def dataset_fingerprints(refs: list[DatasetRef], *, cache_dir: Path | None = None,
-                         progress: Progress | None = None) -> list[Fingerprints]:
-    """:func:`image_fingerprints` of each of ``refs``; ``progress`` counts the images hashed, over all."""
+                         progress: Progress | None = None, workers: int | None = None) -> list[Fingerprints]:
+    """:func:`image_fingerprints` of each of ``refs``; ``progress`` counts the images hashed, over all.
+
+    Images are hashed by ``workers`` threads (default: one per core): decoding and digesting run
+    outside Python's global lock, so threads use every core without starting processes.
+    """
     # Keys before listing: a file added while hashing must not be remembered as absent.
     files = [None if cache_dir is None else cache_file(ref, cache_dir) for ref in refs]
     found = [None if file is None else _load(file) for file in files]
     todo = {k: ref.image_files() for k, ref in enumerate(refs) if found[k] is None}
     total, done = sum(len(paths) for paths in todo.values()), 0
-    for k, paths in todo.items():
-        fingerprints = Fingerprints([], [], [], [])
-        for path in paths:
-            _add(fingerprints, path)
-            done += 1
-            if progress is not None and (done % 500 == 0 or done == total):
-                progress("leakage: image hashes", done, total)
-        if files[k] is not None:
-            _store(files[k], refs[k], fingerprints)
-        found[k] = fingerprints
+    if not total:
+        return found
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        for k, paths in todo.items():
+            fingerprints = Fingerprints([path.name for path in paths], [], [], [])
+            # chunks, not single images: a task per image costs about as much as hashing a small one
+            chunks = [paths[start:start + HASH_CHUNK] for start in range(0, len(paths), HASH_CHUNK)]
+            for rows in pool.map(_fingerprint_chunk, chunks):
+                for size, digest, value in rows:
+                    fingerprints.sizes.append(size)
+                    fingerprints.digests.append(digest)
+                    fingerprints.hashes.append(value)
+                done += len(rows)
+                if progress is not None:
+                    progress("leakage: image hashes", done, total)
+            if files[k] is not None:
+                _store(files[k], refs[k], fingerprints)
+            found[k] = fingerprints
     return found
 
 
@@ -96,18 +110,19 @@ def _place(ref: DatasetRef) -> str:
     return hashlib.sha256(str(Path(ref.path).resolve()).encode()).hexdigest()[:12]
 
 
-def _add(fingerprints: Fingerprints, path: Path) -> None:
+def _fingerprint_chunk(paths: list[Path]) -> list[tuple[int | None, str | None, int | None]]:
+    """(size, digest, dHash) of each image; size and digest None when the file cannot be read."""
     from balldet.data.checks_images import dhash, file_digest
 
-    try:
-        size: int | None = os.stat(path).st_size
-        digest: str | None = file_digest(path).hex()
-    except OSError:
-        size = digest = None
-    fingerprints.names.append(path.name)
-    fingerprints.sizes.append(size)
-    fingerprints.digests.append(digest)
-    fingerprints.hashes.append(dhash(path))
+    rows = []
+    for path in paths:
+        try:
+            size: int | None = os.stat(path).st_size
+            digest: str | None = file_digest(path).hex()
+        except OSError:
+            size = digest = None
+        rows.append((size, digest, dhash(path)))
+    return rows
 
 
 def _store(file: Path, ref: DatasetRef, fingerprints: Fingerprints) -> None:

@@ -20,25 +20,32 @@ dataset are expected to look alike). Everything is bucketed, never all pairs:
 Each pair is reported once, as the strongest kind: identical_image, then same_frame, then near_duplicate_image.
 
 Sizes, digests, dHashes and thumbnails come from :mod:`balldet.data.checks_fingerprints`, which
-remembers them per dataset: with a ``cache_dir``, checking unchanged datasets again decodes no image.
+remembers them per dataset: with a ``cache_dir``, checking unchanged datasets again decodes no image,
+and the findings themselves are remembered for the same datasets in the same groups (a re-run of a
+config reads one small file).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter, defaultdict
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from balldet.data.checks import Finding, Progress
-from balldet.data.checks_fingerprints import Fingerprints, Thumbnails, dataset_fingerprints
+from balldet.data.checks_fingerprints import Fingerprints, Thumbnails, cache_file, dataset_fingerprints
 from balldet.data.dataset import DatasetRef
 from balldet.data.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
+from balldet.files import write_json_atomic
 
 MAX_DISTANCE = 7  # dHash bits: candidate pairs (exact recall up to 7 with 4 bands and 1-bit probes)
 THUMB_P99 = 16.0  # grey levels: confirmed near duplicate when 99% of thumbnail pixels differ less
 BANDS = 4
 BAND_BITS = 16
+FINDINGS_VERSION = 1  # bump when what is found changes, so remembered findings are not reused
 
 
 class _Images:
@@ -73,11 +80,44 @@ def find_leakage(groups: dict[str, list[DatasetRef]], *, progress: Progress | No
 
     Give ``{"train": [...], "test": [...]}`` to check a config, or one group to check datasets
     against each other. The later of two matching images (in group, then dataset order) is reported.
-    With ``cache_dir``, image fingerprints and thumbnails are remembered there per dataset (the
-    findings are the same). ``frames`` reads each frame's recording and number from the names.
+    With ``cache_dir``, image fingerprints and thumbnails are remembered there per dataset, and the
+    findings per combination of datasets in their present states (the findings are the same).
+    ``frames`` reads each frame's recording and number from the names.
     """
     if max_distance > 2 * BANDS - 1:
         raise ValueError(f"max_distance above {2 * BANDS - 1} is not supported by the band index")
+    remembered = None
+    if cache_dir is not None:
+        remembered = _findings_file(groups, Path(cache_dir), max_distance, thumb_p99, frames)
+        known = _load_findings(remembered)
+        if known is not None:
+            return known
+    findings = _find_leakage(groups, progress, max_distance, thumb_p99, cache_dir, frames)
+    if remembered is not None:
+        write_json_atomic(remembered, [asdict(f) for f in findings])
+    return findings
+
+
+def _findings_file(groups: dict[str, list[DatasetRef]], cache_dir: Path, max_distance: int, thumb_p99: float,
+                   frames: FrameIdentity) -> Path:
+    """Where the findings for these datasets in their present states are remembered: the names of their
+    fingerprint files stand for the states (see :func:`cache_file`)."""
+    content = [FINDINGS_VERSION, max_distance, thumb_p99, list(frames.patterns), [
+        [group, [[ref.label, cache_file(ref, cache_dir).name] for ref in refs]] for group, refs in groups.items()
+    ]]
+    key = hashlib.sha256(json.dumps(content).encode()).hexdigest()[:24]
+    return cache_dir / "leakage" / f"{key}.json"
+
+
+def _load_findings(file: Path) -> list[Finding] | None:
+    try:
+        return [Finding(**row) for row in json.loads(file.read_bytes())]
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _find_leakage(groups: dict[str, list[DatasetRef]], progress: Progress | None, max_distance: int,
+                  thumb_p99: float, cache_dir: Path | None, frames: FrameIdentity) -> list[Finding]:
     findings: list[Finding] = []
     members: list[tuple[str, DatasetRef]] = []
     seen: dict[Path, str] = {}

@@ -70,21 +70,21 @@ class FrameIdentity:
     def for_dataset(self, dataset: DatasetRef) -> Callable[[str], Identity]:
         """A function of a file stem, for many stems of one dataset."""
         prefix = f"{dataset.name}/"
-        fallback = f"dataset:{dataset.id}"
-        compiled = self._compiled
+        name = dataset.name
+        fallback: Identity = (f"dataset:{dataset.id}", None)
+        compiled = [(regex, "recording" in regex.groupindex) for regex in self._compiled]
 
         def identify(stem: str) -> Identity:
             text = prefix + stem
-            for regex in compiled:
+            for regex, has_recording in compiled:
                 match = regex.match(text)
-                if match is not None:
-                    groups = match.groupdict()
-                    try:
-                        frame = int(groups["frame"])
-                    except (TypeError, ValueError):
-                        continue  # a group that matched no digits: not a frame number
-                    return groups.get("recording") or dataset.name, frame
-            return fallback, None
+                if match is None:
+                    continue
+                number = match["frame"]
+                if number is None or not number.isdecimal():
+                    continue  # the group matched nothing, or no number
+                return (match["recording"] or name) if has_recording else name, int(number)
+            return fallback
 
         return identify
 

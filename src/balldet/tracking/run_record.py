@@ -147,7 +147,7 @@ def datasets_section(data: Any, cache_dir: Path | None) -> list[dict[str, Any]]:
             "path": str(ref.path),
         }
         try:
-            entry["number_images"] = len(ref.image_files())
+            entry["number_images"] = len(ref.image_names())
             entry["content_hash"] = content_hash(ref, cache_dir)
         except OSError as exc:
             entry.setdefault("number_images", None)
