@@ -135,3 +135,31 @@ def test_files_linking_outside_the_dataset_are_refused(catalog, tmp_path):
     train.label_file(image).symlink_to(outside)
     with pytest.raises(DatasetError, match="path_outside_dataset"):
         prepare_data(config([TRAIN], [TEST]), resolver(catalog))
+
+
+def test_long_checks_report_their_progress(catalog, tmp_path):
+    heard = []
+    prepare_data(config([TRAIN], [TEST]), resolver(catalog), cache_dir=tmp_path / "cache",
+                 progress=lambda stage, done, total: heard.append((stage, done, total)))
+    stages = {stage for stage, _, _ in heard}
+    train, test = catalog.get(TRAIN), catalog.get(TEST)
+    assert {f"{train.label}: labels", f"{train.label}: images", f"{test.label}: labels",
+            "leakage: image hashes"} <= stages
+    images = len(train.image_files()) + len(test.image_files())
+    assert ("leakage: image hashes", images, images) in heard  # the last call says it is complete
+    heard.clear()
+    prepare_data(config([TRAIN], [TEST]), resolver(catalog), cache_dir=tmp_path / "cache",
+                 progress=lambda stage, done, total: heard.append((stage, done, total)))
+    assert heard == []  # everything remembered: nothing long to report
+
+
+def test_throttled_progress_speaks_at_the_start_now_and_then_and_at_the_end():
+    from balldet.data.checks import throttled_progress
+
+    clock = [100.0]
+    lines = []
+    progress = throttled_progress(lines.append, every_s=5.0, clock=lambda: clock[0])
+    for done in range(1, 11):
+        progress("hashes", done, 10)
+        clock[0] += 1.0
+    assert lines == ["hashes: 1/10", "hashes: 6/10", "hashes: 10/10"]

@@ -69,6 +69,8 @@ def _print_stage_event(stage: str, event: str, detail: str) -> None:
         err.print(f"[cyan]▶ {stage}[/] ({detail})")
     elif event == "reused":
         err.print(f"[green]↺ {stage}[/] {detail}")
+    elif event == "progress":
+        err.print(f"  [dim]{stage}: {detail}[/]", highlight=False)
     elif event == "enqueued":
         out.print(f"pipeline enqueued: {detail}")
     else:

@@ -13,11 +13,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from balldet.data.catalog import LocalCatalog
-from balldet.errors import ConfigError
-from balldet.pipeline.stage_store import inputs_key, load_output, save_output
+from balldet.data.checks import throttled_progress
 from balldet.data.resolver import DatasetResolver
+from balldet.errors import ConfigError
 from balldet.files import write_json_atomic
 from balldet.pipeline.request import RunRequest
+from balldet.pipeline.stage_store import inputs_key, load_output, save_output
 from balldet.settings import Settings
 from balldet.stages import STAGE_NAMES
 from balldet.stages.add_tags_to_pipeline import add_tags_to_pipeline
@@ -153,7 +154,10 @@ class LocalPipeline:
     def _prepare_data(self, rep: Reporter, config: Any, resolver: DatasetResolver) -> Any:
         report_file = self.run_dir / "data_check.json"
         try:
-            return prepare_data(config, resolver, report_file=report_file, cache_dir=self.settings.cache_dir)
+            progress = throttled_progress(lambda line: self.on_event("prepare_data", "progress", line))
+            return prepare_data(
+                config, resolver, report_file=report_file, cache_dir=self.settings.cache_dir, progress=progress
+            )
         finally:
             if report_file.is_file():
                 rep.artifact("data_check", report_file)

@@ -52,6 +52,7 @@ def process_config_step(loaded: Any, model_type: str, env: str) -> Any:
 
 def prepare_data_step(config: Any, env: str) -> Any:
     from balldet.data.catalog import LocalCatalog
+    from balldet.data.checks import throttled_progress
     from balldet.data.resolver import DatasetResolver
     from balldet.settings import load_settings
     from balldet.stages.prepare_data import prepare_data
@@ -65,7 +66,11 @@ def prepare_data_step(config: Any, env: str) -> Any:
     task = Task.current_task()
     report_file = settings.output_dir / "steps" / task.id / "data_check.json"
     try:
-        return prepare_data(config, resolver, report_file=report_file, cache_dir=settings.cache_dir)
+        # printed lines reach the step's console log on the server
+        progress = throttled_progress(lambda line: print(f"prepare_data: {line}", flush=True))
+        return prepare_data(
+            config, resolver, report_file=report_file, cache_dir=settings.cache_dir, progress=progress
+        )
     finally:
         if report_file.is_file():
             task.upload_artifact("data_check", artifact_object=report_file, wait_on_upload=True)

@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from balldet.config import PipelineConfig
-from balldet.data.checks import LEAKAGE_KINDS, CheckReport, Finding, check_datasets
+from balldet.data.checks import LEAKAGE_KINDS, CheckReport, Finding, Progress, check_datasets
 from balldet.data.checks_leakage import find_leakage
 from balldet.data.dataset import DatasetRef
 from balldet.data.frames import DEFAULT_FRAME_IDENTITY, DEFAULT_FRAME_PATTERNS, FrameIdentity
@@ -28,19 +28,20 @@ def prepare_data(
     *,
     report_file: Path | None = None,
     cache_dir: Path | None = None,
+    progress: Progress | None = None,
 ) -> PreparedData:
     """Resolve, check (defects and train/test leakage), and choose the validation frames.
 
     The full check report is written to ``report_file`` (JSON) before any failure is raised. With
     ``cache_dir``, each dataset's defect check and image fingerprints (for the leakage check) are
-    remembered until its folders change.
+    remembered until its folders change. ``progress`` hears of the files read on long checks.
     """
     train = [resolver.resolve(i) for i in config.train_data.datasets] if config.train_data else []
     val_spec = config.val_data
     val = [resolver.resolve(i) for i in val_spec.datasets] if val_spec else []
     test = [resolver.resolve(i) for i in config.test_data.datasets]
     frames = FrameIdentity(config.data_checks.frame_patterns or DEFAULT_FRAME_PATTERNS)
-    dropped, counts = check_prepared(config, train, val, test, report_file, cache_dir, frames)
+    dropped, counts = check_prepared(config, train, val, test, report_file, cache_dir, frames, progress)
 
     class_names = (train or test)[0].names
     for ref in [*train, *val, *test]:
@@ -71,16 +72,18 @@ def check_prepared(
     report_file: Path | None,
     cache_dir: Path | None = None,
     frames: FrameIdentity = DEFAULT_FRAME_IDENTITY,
+    progress: Progress | None = None,
 ) -> tuple[list[FrameRef], dict[str, int]]:
     """Run the checks; fail on leakage or defects as the config says, else return frames to drop."""
     policy = config.data_checks
     datasets = list({ref.id: ref for ref in [*train, *val, *test]}.values())
     report = CheckReport(datasets=[ref.label for ref in datasets])
     for ref in datasets:
-        _merge(report, _check_dataset(ref, policy.images, cache_dir))
+        _merge(report, _check_dataset(ref, policy.images, cache_dir, progress))
     fit = list({ref.id: ref for ref in [*train, *val]}.values())
     if fit:
-        report.extend(find_leakage({"train/val": fit, "test": test}, cache_dir=cache_dir, frames=frames))
+        report.extend(find_leakage({"train/val": fit, "test": test}, cache_dir=cache_dir, frames=frames,
+                                    progress=progress))
     if report_file is not None:
         write_json_atomic(report_file, report.to_json())
     leaks = [f for f in report.findings if f.kind in LEAKAGE_KINDS]
@@ -118,9 +121,10 @@ def check_prepared(
 CHECKS_VERSION = 1
 
 
-def _check_dataset(ref: DatasetRef, images: bool, cache_dir: Path | None) -> CheckReport:
+def _check_dataset(ref: DatasetRef, images: bool, cache_dir: Path | None,
+                   progress: Progress | None = None) -> CheckReport:
     if cache_dir is None:
-        return check_datasets([ref], images=images)
+        return check_datasets([ref], images=images, progress=progress)
     key = hashlib.sha256(
         json.dumps([CHECKS_VERSION, ref.id, ref.version, ref.folder_state(), images]).encode()
     ).hexdigest()[:24]
@@ -131,7 +135,7 @@ def _check_dataset(ref: DatasetRef, images: bool, cache_dir: Path | None) -> Che
             findings=[Finding(**f) for f in data["findings"]], datasets=data["datasets"],
             images=data["images"], labels=data["label_files"], boxes=data["boxes"],
         )
-    report = check_datasets([ref], images=images)
+    report = check_datasets([ref], images=images, progress=progress)
     write_json_atomic(remembered, report.to_json())
     return report
 
