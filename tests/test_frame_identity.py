@@ -63,6 +63,9 @@ def test_unusable_patterns_are_all_named():
     assert "pattern 2" in message and "(?P<frame>" in message and "pattern 3" not in message
     with pytest.raises(ValueError, match="at least one"):
         FrameIdentity([])
+    for monster in ("(" * 5000 + ")" * 5000, r"(?P<frame>\d{99999999999999999999})"):
+        with pytest.raises(ValueError, match="not a regular expression"):
+            FrameIdentity([monster])
 
 
 def _copy(ref: DatasetRef, dest: Path, *, name: str | None = None, dataset_id: str | None = None,

@@ -78,7 +78,7 @@ def dataset_fingerprints(refs: list[DatasetRef], *, cache_dir: Path | None = Non
     total, done = sum(len(paths) for paths in todo.values()), 0
     if not total:
         return found
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+    with ThreadPoolExecutor(max_workers=workers or _usable_cores()) as pool:
         for k, paths in todo.items():
             fingerprints = Fingerprints([path.name for path in paths], [], [], [])
             # chunks, not single images: a task per image costs about as much as hashing a small one
@@ -108,6 +108,13 @@ def cache_file(ref: DatasetRef, cache_dir: Path) -> Path:
 
 def _place(ref: DatasetRef) -> str:
     return hashlib.sha256(str(Path(ref.path).resolve()).encode()).hexdigest()[:12]
+
+
+def _usable_cores() -> int:
+    """Cores this process may run on (a container or `taskset` may allow fewer than the machine has)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def _fingerprint_chunk(paths: list[Path]) -> list[tuple[int | None, str | None, int | None]]:

@@ -43,11 +43,11 @@ def compile_frame_patterns(patterns: Sequence[str]) -> list[re.Pattern[str]]:
     for k, pattern in enumerate(patterns):
         try:
             regex = re.compile(pattern)
-        except re.error as exc:
-            problems.append(f"pattern {k + 1} {pattern!r} is not a regular expression ({exc})")
+        except (re.error, RecursionError, OverflowError) as exc:  # the last two: nesting, repeat counts
+            problems.append(f"pattern {k + 1} {pattern[:80]!r} is not a regular expression ({exc})")
             continue
         if "frame" not in regex.groupindex:
-            problems.append(f"pattern {k + 1} {pattern!r} has no (?P<frame>...) group for the frame number")
+            problems.append(f"pattern {k + 1} {pattern[:80]!r} has no (?P<frame>...) group for the frame number")
             continue
         compiled.append(regex)
     if not patterns:
