@@ -153,13 +153,18 @@ def test_long_checks_report_their_progress(catalog, tmp_path):
     assert heard == []  # everything remembered: nothing long to report
 
 
-def test_throttled_progress_speaks_at_the_start_now_and_then_and_at_the_end():
+def test_throttled_progress_speaks_of_long_stages_now_and_then_and_at_their_end():
     from balldet.data.checks import throttled_progress
 
     clock = [100.0]
     lines = []
     progress = throttled_progress(lines.append, every_s=5.0, clock=lambda: clock[0])
-    for done in range(1, 11):
-        progress("hashes", done, 10)
+    for done in range(1, 14):
+        progress("hashes", done, 13)
         clock[0] += 1.0
-    assert lines == ["hashes: 1/10", "hashes: 6/10", "hashes: 10/10"]
+    assert lines == ["hashes: 6/13", "hashes: 11/13", "hashes: 13/13"]
+    lines.clear()
+    for done in range(1, 5):  # done within 5 s: nothing to say
+        progress("labels", done, 4)
+        clock[0] += 1.0
+    assert lines == []

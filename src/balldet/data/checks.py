@@ -50,17 +50,21 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 def throttled_progress(emit: Callable[[str], None], every_s: float = 5.0,
                        clock: Callable[[], float] = time.monotonic) -> Progress:
-    """A :data:`Progress` that hands ``emit`` one line per stage at its start, then at most every
-    ``every_s`` seconds, and at its end: for logs, where a progress bar cannot be drawn."""
-    last: dict[str, float] = {}
+    """A :data:`Progress` for logs, where a progress bar cannot be drawn: it hands ``emit`` a line
+    for a stage once the stage has run ``every_s`` seconds, then at most every ``every_s`` seconds,
+    and one at its end. Stages shorter than that say nothing."""
+    started: dict[str, float] = {}
+    spoken: dict[str, float] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
         now = clock()
-        if done >= total or now - last.get(stage, float("-inf")) >= every_s:
-            last[stage] = now
+        since = spoken.get(stage, started.setdefault(stage, now))
+        if now - since >= every_s or (done >= total and stage in spoken):
+            spoken[stage] = now
             emit(f"{stage}: {done}/{total}")
 
     return progress
+
 
 LABEL_KINDS = (
     "label_parse", "class_out_of_range", "coords_out_of_range", "box_outside_image", "non_positive_size",
