@@ -182,3 +182,21 @@ def test_cli_check_with_a_frame_pattern(workspace, custom_named):
     bad = workspace.cli("datasets", "check", str(a.path), str(b.path), "--frame-pattern", "(?P<frame>")
     assert bad.returncode == 2
     assert "--frame-pattern" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_cli_check_of_folders_needs_no_settings_file(monkeypatch, tmp_path):
+    import balldet.settings as settings_module
+    from balldet.cli.datasets import _frame_identity
+    from balldet.data.frames import DEFAULT_FRAME_IDENTITY
+    from balldet.errors import SettingsError
+
+    # nowhere to find a settings.toml: not in the current folder, not beside the source tree
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(settings_module, "__file__", str(tmp_path / "site" / "balldet" / "settings.py"))
+    monkeypatch.delenv("BALLDET_SETTINGS_FILE", raising=False)
+    assert _frame_identity(None) is DEFAULT_FRAME_IDENTITY
+    assert _frame_identity(CUSTOM).patterns == tuple(CUSTOM)
+    # a settings file that is named but missing is still an error
+    monkeypatch.setenv("BALLDET_SETTINGS_FILE", str(tmp_path / "missing.toml"))
+    with pytest.raises(SettingsError, match="missing.toml"):
+        _frame_identity(None)

@@ -20,6 +20,10 @@ ENV_SWITCHER = "ENV_FOR_DYNACONF"
 ENVVAR_PREFIX = "BALLDET"
 SETTINGS_FILE_VAR = "BALLDET_SETTINGS_FILE"
 
+class NoSettingsFile(SettingsError):
+    """No settings.toml where one is looked for (and none named by $BALLDET_SETTINGS_FILE)."""
+
+
 # Keys dynaconf adds on its own; they are not ours to validate.
 _DYNACONF_INTERNAL = {"ENV_FOR_DYNACONF", "SETTINGS_FILE_FOR_DYNACONF", "SETTINGS_FILE"}
 
@@ -94,7 +98,7 @@ def find_settings_file() -> Path:
     for path in candidates:
         if path.is_file():
             return path.resolve()
-    raise SettingsError(
+    raise NoSettingsFile(
         "no settings.toml found (looked in the current folder and the balldet source tree)",
         fix=f"run from the balldet repository, or set {SETTINGS_FILE_VAR}=/path/to/settings.toml",
     )

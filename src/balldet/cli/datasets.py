@@ -85,15 +85,9 @@ def datasets_check(
 
     from balldet.cli.evaluate import _dataset_ref
     from balldet.data.checks import check_datasets, find_leakage
-    from balldet.data.frames import FrameIdentity
-    from balldet.errors import BalldetError
     from balldet.files import write_json_atomic
 
-    try:
-        frames = FrameIdentity(frame_patterns or load_cli_settings().frame_patterns)
-    except ValueError as exc:
-        raise BalldetError(f"--frame-pattern: {exc}", fix="write each pattern as a Python regular expression "
-                         "with a (?P<frame>\\d+) group") from None
+    frames = _frame_identity(frame_patterns)
     refs = [_dataset_ref(item) for item in datasets]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as progress:
@@ -105,8 +99,7 @@ def datasets_check(
             progress.update(bars[stage], completed=done, total=total)
 
         # No cache here (unlike prepare_data): a check asked for reads the files as they are now, edits
-        # in place included, which the cache keys (folder states) do not see; and plain folders need
-        # no settings.
+        # in place included, which the cache keys (folder states) do not see.
         report = check_datasets(refs, images=images, progress=on_progress)
         if leakage and len(refs) > 1:
             report.extend(find_leakage({"datasets": refs}, progress=on_progress, frames=frames))
@@ -125,3 +118,22 @@ def datasets_check(
         out.print(f"findings written to {json_out}", highlight=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _frame_identity(patterns: list[str] | None) -> Any:
+    """``--frame-pattern``, else the ``frame_patterns`` setting, else the built-in patterns: plain
+    folders can be checked where there is no settings file at all."""
+    from balldet.data.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
+    from balldet.errors import BalldetError
+    from balldet.settings import NoSettingsFile
+
+    if not patterns:
+        try:
+            patterns = load_cli_settings().frame_patterns
+        except NoSettingsFile:
+            return DEFAULT_FRAME_IDENTITY
+    try:
+        return FrameIdentity(patterns)
+    except ValueError as exc:
+        raise BalldetError(f"--frame-pattern: {exc}", fix="write each pattern as a Python regular expression "
+                           "with a (?P<frame>\\d+) group") from None
