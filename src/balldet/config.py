@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from balldet.data.dataset import DATASET_ID_PATTERN
-from balldet.data.frames import compile_frame_patterns
+from balldet.data.frames import valid_frame_patterns
 from balldet.errors import ConfigError
 
 _ID_FIX = "a dataset id is the 32 lower-case hex characters ClearML shows (see `balldet datasets list`)"
@@ -69,12 +69,7 @@ class DataChecks(BaseModel):
         "(?P<recording>...) and (?P<frame>...) number, first match wins; omit to use the frame_patterns setting",
     )
 
-    @field_validator("frame_patterns")
-    @classmethod
-    def _patterns_compile(cls, patterns: list[str] | None) -> list[str] | None:
-        if patterns is not None:
-            compile_frame_patterns(patterns)
-        return patterns
+    _check_patterns = field_validator("frame_patterns")(valid_frame_patterns)
 
 
 class PipelineConfig(BaseModel):

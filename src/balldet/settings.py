@@ -12,13 +12,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from balldet.data.frames import DEFAULT_FRAME_PATTERNS, compile_frame_patterns
+from balldet.data.frames import DEFAULT_FRAME_PATTERNS, valid_frame_patterns
 from balldet.errors import SettingsError
 
 ENVIRONMENTS = ("default", "local_debug", "local_main", "remote_debug")
 ENV_SWITCHER = "ENV_FOR_DYNACONF"
 ENVVAR_PREFIX = "BALLDET"
 SETTINGS_FILE_VAR = "BALLDET_SETTINGS_FILE"
+
 
 class NoSettingsFile(SettingsError):
     """No settings.toml where one is looked for (and none named by $BALLDET_SETTINGS_FILE)."""
@@ -68,11 +69,7 @@ class Settings(BaseModel):
     queues: Queues = Field(default_factory=Queues)
     remote: Remote = Field(default_factory=Remote)
 
-    @field_validator("frame_patterns")
-    @classmethod
-    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
-        compile_frame_patterns(patterns)
-        return patterns
+    _check_patterns = field_validator("frame_patterns")(valid_frame_patterns)
 
     def project_path(self, project: str) -> str:
         """ClearML project of the pipeline runs: ``<project>/<mode>/pipeline/object_detection``."""

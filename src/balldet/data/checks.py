@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from balldet.data.dataset import IMAGE_SUFFIXES, DatasetRef
-from balldet.data.frames import FrameIdentity
+from balldet.data.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -272,14 +272,12 @@ def scan_layout(ref: DatasetRef) -> Layout:
 
 def find_leakage(groups: dict[str, list[DatasetRef]], *, progress: Progress | None = None,
                  max_distance: int | None = None, cache_dir: Path | None = None,
-                 frames: FrameIdentity | None = None) -> list[Finding]:
+                 frames: FrameIdentity = DEFAULT_FRAME_IDENTITY) -> list[Finding]:
     """Leakage between the datasets of ``groups`` (e.g. ``{"train": [...], "test": [...]}``).
 
     See :func:`balldet.data.checks_leakage.find_leakage`.
     """
     from balldet.data import checks_leakage
 
-    kwargs: dict[str, Any] = {} if max_distance is None else {"max_distance": max_distance}
-    if frames is not None:
-        kwargs["frames"] = frames
-    return checks_leakage.find_leakage(groups, progress=progress, cache_dir=cache_dir, **kwargs)
+    kwargs = {} if max_distance is None else {"max_distance": max_distance}
+    return checks_leakage.find_leakage(groups, progress=progress, cache_dir=cache_dir, frames=frames, **kwargs)

@@ -60,6 +60,14 @@ def compile_frame_patterns(patterns: Sequence[str]) -> list[re.Pattern[str]]:
     return compiled
 
 
+def valid_frame_patterns(patterns: list[str] | None) -> list[str] | None:
+    """``patterns`` as given when each is usable (None passes); the ValueError of
+    :func:`compile_frame_patterns` otherwise. For pydantic validators of settings and configs."""
+    if patterns is not None:
+        compile_frame_patterns(patterns)
+    return patterns
+
+
 class FrameIdentity:
     """Reads (recording, frame number) from a dataset's name and a file stem with ``patterns``."""
 
