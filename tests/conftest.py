@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings as hypothesis_settings
+
+# Property tests draw the same examples on every run: a result must not depend on the run.
+hypothesis_settings.register_profile("balldet", derandomize=True)
+hypothesis_settings.load_profile("balldet")
 
 REPO = Path(__file__).resolve().parents[1]
 NETGUARD = Path(__file__).resolve().parent / "netguard"
@@ -37,6 +42,12 @@ def _restore_environment():
     yield
     os.environ.clear()
     os.environ.update(saved)
+
+
+def without_clearml_task(environ) -> dict[str, str]:
+    """``environ`` without the variables a ClearML task sets in its process so that child processes
+    report into it: a subprocess started by a test that opened a task must start its own."""
+    return {k: v for k, v in environ.items() if k not in ("CLEARML_PROC_MASTER_ID", "TRAINS_PROC_MASTER_ID")}
 
 
 @dataclass
@@ -70,7 +81,7 @@ class Workspace:
 
     def cli(self, *args: str, env_name: str = "local_debug", timeout: float = 600, **extra_env: str):
         """``python -m balldet ARGS`` in a subprocess, as a user would run it."""
-        env = {**os.environ, **self.env, "ENV_FOR_DYNACONF": env_name, **extra_env}
+        env = {**without_clearml_task(os.environ), **self.env, "ENV_FOR_DYNACONF": env_name, **extra_env}
         return subprocess.run(
             [sys.executable, "-m", "balldet", *args],
             cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout,

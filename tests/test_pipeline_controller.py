@@ -3,8 +3,6 @@ needed to build it; enqueueing it needs a server, which cannot run here)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from balldet.pipeline.request import RunRequest
@@ -23,17 +21,20 @@ def controller(settings_env, monkeypatch):
     monkeypatch.setenv("BALLDET_QUEUES__PER_STEP__TRAIN_MODEL", "gpu_a100")
     settings = load_settings("remote_debug", settings_file=SETTINGS_FILE)
     from balldet.pipeline.remote import build_pipeline_controller
+    from balldet.pipeline.step_source import StepSource
     from balldet.tracking.session import configure_clearml
 
     configure_clearml(settings)
     request = RunRequest(
         config_name="aicska/object_detection/ultralytics/ball/x.yaml", model_type="ultralytics", project="aicska"
     )
-    built = build_pipeline_controller(
-        settings, request, config_content=CONFIG_TEXT, packages=["balldet @ git+https://example.invalid/balldet.git@abc123"]
-    )
+    source = StepSource(repo="https://example.invalid/balldet.git", commit="abc123" * 6 + "abcd",
+                        packages=["clearml>=2.1", "torch>=2.2"])
+    built = build_pipeline_controller(settings, request, config_content=CONFIG_TEXT, source=source)
     yield settings, built
-    built._task.close()
+    from balldet.tracking.clearml_compat import controller_task
+
+    controller_task(built).close()
 
 
 def test_seven_steps_in_stage_order(controller):
@@ -78,34 +79,13 @@ def test_pipeline_parameters_and_step_inputs(controller):
 
 
 def test_controller_task_lives_in_the_project_path(controller):
-    _, built = controller
-    assert built._task.get_project_name() == "aicska/debug/pipeline/object_detection"
+    from balldet.tracking.clearml_compat import controller_task
 
-
-def test_every_step_installs_balldet_at_a_pinned_commit(controller):
-    """ClearML renders each function step into a task definition stored on the controller."""
     _, built = controller
-    for name in STAGE_NAMES:
-        definition = json.loads(built._task._get_configuration_text(name=name))
-        requirements = json.dumps(definition["script"]["requirements"])
-        assert "balldet @ git+https://example.invalid/balldet.git@abc123" in requirements, name
-        # The function runs standalone on an agent: its imports live inside it.
-        assert "from balldet" in definition["script"]["diff"], name
+    assert controller_task(built).get_project_name() == "aicska/debug/pipeline/object_detection"
 
 
 def test_only_side_effect_free_steps_are_cached(controller):
     _, built = controller
     cached = {name for name, node in built._nodes.items() if node.cache_executed_step}
     assert cached == {"get_config", "process_config"}
-
-
-def test_step_packages_pin_the_checkout_commit(settings_env, monkeypatch):
-    from balldet.pipeline.remote import step_packages
-
-    monkeypatch.setenv("BALLDET_REMOTE__REPO", "https://example.invalid/balldet.git")
-    monkeypatch.setenv("BALLDET_REMOTE__PACKAGES", '["torch==2.14.1"]')
-    settings = load_settings("remote_debug", settings_file=SETTINGS_FILE)
-    packages = step_packages(settings)
-    assert packages[0].startswith("balldet @ git+https://example.invalid/balldet.git@")
-    assert len(packages[0].rsplit("@", 1)[1]) == 40  # a full commit id
-    assert packages[1:] == ["torch==2.14.1"]

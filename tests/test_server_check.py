@@ -186,7 +186,8 @@ def clearml_env(tmp_path: Path, host: str) -> dict[str, str]:
     }
 
 
-def test_cli_run_fails_fast_without_server(workspace, tmp_path: Path, refusing_port: int) -> None:
+@pytest.mark.parametrize("env_name", ["local_main", "remote_debug"])
+def test_cli_run_fails_fast_without_server(workspace, tmp_path: Path, refusing_port: int, env_name: str) -> None:
     dataset = synth_dataset_id("20240416-Russian_Cup-CSKA_Moscow-vs-Baltika_Kaliningrad-01-001", "1.0.0")
     workspace.write_config("tiny.yaml", {
         "tags": ["ball"], "model_type": "yolov5", "train_data": {"datasets": [dataset]},
@@ -197,7 +198,7 @@ def test_cli_run_fails_fast_without_server(workspace, tmp_path: Path, refusing_p
     started = time.monotonic()
     result = workspace.cli(
         "run", "--config_name", "tiny.yaml", "--model_type", "yolov5", "--project", "t",
-        env_name="local_main", timeout=60, BALLDET_SERVER_TIMEOUT_S="2", **clearml_env(tmp_path, host),
+        env_name=env_name, timeout=60, BALLDET_SERVER_TIMEOUT_S="2", **clearml_env(tmp_path, host),
     )
     elapsed = time.monotonic() - started
     assert elapsed < 10, f"balldet run took {elapsed:.1f} s"

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator,
+)
 
 from balldet.data.dataset import DATASET_ID_PATTERN
 from balldet.data.frames import valid_frame_patterns
@@ -49,6 +51,14 @@ class ValSection(BaseModel):
     )
 
     _check_ids = field_validator("datasets")(lambda ids: check_dataset_ids(ids))
+
+    @model_validator(mode="after")
+    def _datasets_or_split(self) -> "ValSection":
+        if not self.datasets and self.split is None:
+            raise ValueError("give datasets or split (or leave val_data out: 20% of the recordings are held out)")
+        if self.datasets and self.split is not None:
+            raise ValueError("give datasets or split, not both")
+        return self
 
 
 class DataChecks(BaseModel):

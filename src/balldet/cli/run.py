@@ -35,6 +35,14 @@ def run(
     from_stage: Annotated[
         str | None, typer.Option("--from-stage", help="Redo this stage and the ones after it.")
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Remote environments: build the pipeline offline, write each step's script as the "
+            "agents will run it, compile them; nothing is enqueued and no server is needed.",
+        ),
+    ] = False,
 ) -> None:
     """Run the seven-stage pipeline (settings environment from ENV_FOR_DYNACONF).
 
@@ -50,10 +58,19 @@ def run(
         raise ConfigError([("--from-stage", f"unknown stage {from_stage!r}; stages: {', '.join(STAGE_NAMES)}")])
     if (resume or force or from_stage) and settings.execution == "remote":
         raise ConfigError([("--resume/--force/--from-stage", "only for local runs; on a server ClearML caches steps")])
+    if dry_run and settings.execution != "remote":
+        raise ConfigError([("--dry-run", f"only for remote environments (ENV_FOR_DYNACONF=remote_debug); "
+                            f"{settings.env!r} runs here")])
     request = RunRequest(
         config_name=config_name, model_type=model_type, project=project,
         resume=resume, force=force, from_stage=from_stage,
     )
+    if dry_run:
+        from balldet.pipeline.runner import dry_run_remote
+
+        preflight(settings, request, check_server=False)
+        _print_dry_run(dry_run_remote(settings, request))
+        return
     preflight(settings, request)
     err.print(
         f"balldet: env [bold]{settings.env}[/] ({settings.execution}, {settings.mode}, "
@@ -62,6 +79,24 @@ def run(
     result = run_pipeline(settings, request, on_event=_print_stage_event)
     if result is not None:
         _print_run_result(result)
+
+
+def _print_dry_run(result: Any) -> None:
+    source = result.source
+    out.print(f"agents check out {source.repo} at {source.commit} and run from {source.working_dir}/")
+    if source.uncommitted_changes:
+        err.print("[yellow]warning:[/] this checkout has uncommitted changes; the agents run the commit without them")
+    out.print(f"steps install: {', '.join(source.packages)}")
+    table = Table(title="steps as the agents will run them")
+    for column in ("step", "queue", "script", "compiles"):
+        table.add_column(column)
+    for index, step in enumerate(result.steps, start=1):
+        error = result.errors.get(step.name)
+        table.add_row(step.name, step.queue, f"{index:02d}_{step.name}.py", f"[red]{error}[/]" if error else "yes")
+    out.print(table)
+    out.print(f"rendered scripts: {result.folder}")
+    if result.errors:
+        raise typer.Exit(1)
 
 
 def _print_stage_event(stage: str, event: str, detail: str) -> None:
@@ -73,6 +108,8 @@ def _print_stage_event(stage: str, event: str, detail: str) -> None:
         err.print(f"  [dim]{stage}: {detail}[/]", highlight=False)
     elif event == "enqueued":
         out.print(f"pipeline enqueued: {detail}")
+    elif event == "warning":
+        err.print(f"[yellow]warning:[/] {detail}")
     else:
         err.print(f"[green]✔ {stage}[/] {detail}")
 

@@ -1,19 +1,30 @@
-"""The one place that knows ClearML's PipelineController: a server run's pipeline, step by step."""
+"""The one place that builds ClearML's PipelineController: a server run's pipeline, step by step.
+
+The controller runs on the services queue as ``python -m balldet.pipeline.controller_agent`` in a
+checkout of the run's commit; each step runs on its queue as the script ClearML renders from
+``balldet.pipeline.steps`` (see there for the rules that script must keep), in a checkout of the same
+commit (see ``balldet.pipeline.step_source``). The config's text and the settings environment are
+pipeline parameters: agents need no configs checkout, and read their settings from their checkout.
+"""
 
 from __future__ import annotations
 
-import logging
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from balldet import __version__
-from balldet.errors import SettingsError
+from balldet.files import write_json_atomic, write_text_atomic
 from balldet.pipeline import steps
 from balldet.pipeline.request import RunRequest
+from balldet.pipeline.step_source import StepSource, resolve_step_source
 from balldet.settings import Settings
 from balldet.stages.get_config import get_config
-from balldet.tracking.run_record import balldet_source_state, git_state
+from balldet.tracking import clearml_compat
+from balldet.tracking.run_record import git_state
 
 # (step, function, keyword arguments, returned artifact name). ${pipeline.x} are pipeline
 # parameters; ${step.name} is what an earlier step returned.
@@ -27,7 +38,7 @@ STEP_SPECS: list[tuple[str, Any, dict[str, str], str]] = [
     ("prepare_data", steps.prepare_data_step,
      {"config": "${process_config.config}", "env": "${pipeline.env}"}, "data"),
     ("add_tags_to_pipeline", steps.add_tags_to_pipeline_step,
-     {"config": "${process_config.config}"}, "tags"),
+     {"config": "${process_config.config}", "env": "${pipeline.env}"}, "tags"),
     ("convert_data", steps.convert_data_step,
      {"config": "${process_config.config}", "data": "${prepare_data.data}", "env": "${pipeline.env}"},
      "converted"),
@@ -40,6 +51,13 @@ STEP_SPECS: list[tuple[str, Any, dict[str, str], str]] = [
       "env": "${pipeline.env}"}, "report"),
 ]
 
+# Steps whose result depends only on their parameters (no side effects, no data): ClearML may
+# reuse an earlier execution. The steps' code is pinned to one commit, which caching needs.
+CACHED_STEPS = {"get_config", "process_config"}
+
+# How the services agent runs the controller, from the checkout's src/ folder.
+CONTROLLER_ENTRY_POINT = "-m balldet.pipeline.controller_agent"
+
 
 def _parents(kwargs: dict[str, str], previous: str | None) -> list[str]:
     """Steps whose results this one reads, plus the step before it (the stages run in order)."""
@@ -50,48 +68,19 @@ def _parents(kwargs: dict[str, str], previous: str | None) -> list[str]:
     return sorted(referenced)
 
 
-# Steps whose result depends only on their parameters (no side effects, no data): ClearML may
-# reuse an earlier execution. The steps' code is pinned to one commit, which caching needs.
-CACHED_STEPS = {"get_config", "process_config"}
-
-
-def step_packages(settings: Settings) -> list[str]:
-    """What an agent installs for every step: balldet at the commit this run starts from."""
-    source = balldet_source_state()
-    repo = settings.remote.repo or _origin_url()
-    if not repo or not source.get("commit"):
-        raise SettingsError(
-            "agents cannot install balldet: no git repository URL or commit for this checkout",
-            fix="run from a git checkout with an `origin` remote, or set BALLDET_REMOTE__REPO=<git url>",
-        )
-    if source.get("dirty"):
-        logging.getLogger(__name__).warning(
-            "the checkout has uncommitted changes; agents run commit %s without them", source["commit"]
-        )
-    return [f"balldet @ git+{repo}@{source['commit']}", *settings.remote.packages]
-
-
-def _origin_url() -> str:
-    import subprocess
-
-    package_dir = Path(__file__).resolve().parent
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(package_dir), "remote", "get-url", "origin"],
-            capture_output=True, text=True, timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return done.stdout.strip() if done.returncode == 0 else ""
+def step_source(settings: Settings) -> StepSource:
+    """The repository, commit and packages the agents get (the commit checked to be on the remote)."""
+    return resolve_step_source(settings.remote.repo, settings.remote.packages)
 
 
 def build_pipeline_controller(
-    settings: Settings, request: RunRequest, *, config_content: str, packages: list[str]
+    settings: Settings, request: RunRequest, *, config_content: str, source: StepSource,
+    configs_commit: str | None = None,
 ) -> Any:
     """A ClearML PipelineController with one function step per stage, queues from settings.
 
     ``config_content`` is the config file's text: it travels with the run, so agents need no
-    configs checkout. ``packages`` is what each step installs (see :func:`step_packages`).
+    configs checkout. ``source`` says which checkout the agents run (see :mod:`step_source`).
     """
     from clearml import PipelineController
 
@@ -100,6 +89,18 @@ def build_pipeline_controller(
         project=settings.project_path(request.project),
         version=__version__,
         add_pipeline_tags=False,
+        repo=source.repo,
+        repo_commit=source.commit,
+        working_dir=source.working_dir,
+        packages=source.controller_packages(),
+        skip_global_imports=True,
+    )
+    task = clearml_compat.controller_task(controller)
+    # Not the launching process's script: the services agent runs the controller module of the
+    # checkout, which rebuilds this pipeline from the parameters below.
+    task.set_script(
+        repository=source.repo, commit=source.commit, working_dir=source.working_dir,
+        entry_point=CONTROLLER_ENTRY_POINT, diff="",
     )
     controller.set_default_execution_queue(settings.queues.steps)
     controller.add_parameter("config_name", request.config_name, "config path under the configs root")
@@ -107,8 +108,12 @@ def build_pipeline_controller(
     controller.add_parameter("project", request.project, "ClearML project root")
     controller.add_parameter("env", settings.env, "settings environment on the agents")
     controller.add_parameter("config_content", config_content, "the config file's text, as started")
-    configs = git_state(settings.configs_root, only_folder=True)
-    controller.add_parameter("configs_commit", configs.get("commit") or "", "commit of the configs root")
+    if configs_commit is None:
+        configs_commit = git_state(settings.configs_root, only_folder=True).get("commit") or ""
+    controller.add_parameter("configs_commit", configs_commit, "commit of the configs root")
+    controller.add_parameter("balldet_repo", source.repo, "git repository the agents check out")
+    controller.add_parameter("balldet_commit", source.commit, "commit the agents run")
+    controller.add_parameter("balldet_packages", json.dumps(source.packages), "what the steps pip-install")
     previous = None
     for name, function, kwargs, returned in STEP_SPECS:
         controller.add_function_step(
@@ -119,10 +124,58 @@ def build_pipeline_controller(
             parents=_parents(kwargs, previous),
             execution_queue=settings.queues.for_step(name),
             cache_executed_step=name in CACHED_STEPS,
-            packages=packages,
+            packages=source.packages,
+            repo=source.repo,
+            repo_commit=source.commit,
+            working_dir=source.working_dir,
         )
         previous = name
     return controller
+
+
+class RenderedStep(BaseModel):
+    """What an agent is given for one step, as ClearML stored it on the controller task."""
+
+    name: str
+    script: str
+    entry_point: str
+    working_dir: str
+    repository: str
+    commit: str
+    requirements: list[str]
+    queue: str
+    parameters: dict[str, str]
+
+
+def rendered_steps(controller: Any) -> list[RenderedStep]:
+    rendered = []
+    for name in clearml_compat.step_names(controller):
+        definition = clearml_compat.step_definition(controller, name)
+        script = definition["script"]
+        node = clearml_compat.step_node(controller, name)
+        rendered.append(RenderedStep(
+            name=name, script=script["diff"], entry_point=script["entry_point"],
+            working_dir=script.get("working_dir") or ".", repository=script.get("repository") or "",
+            commit=script.get("version_num") or "",
+            requirements=(script.get("requirements") or {}).get("pip", "").splitlines(),
+            queue=node.queue or "", parameters={k: str(v) for k, v in node.parameters.items()},
+        ))
+    return rendered
+
+
+def write_rendered_steps(rendered: list[RenderedStep], folder: Path) -> list[tuple[str, str | None]]:
+    """Each step's script as ``NN_<step>.py`` plus ``steps.json``; (step, compile error or None)."""
+    results = []
+    for index, step in enumerate(rendered, start=1):
+        path = folder / f"{index:02d}_{step.name}.py"
+        write_text_atomic(path, step.script)
+        try:
+            compile(step.script, str(path), "exec")
+            results.append((step.name, None))
+        except SyntaxError as exc:
+            results.append((step.name, f"{exc.msg} (line {exc.lineno})"))
+    write_json_atomic(folder / "steps.json", [step.model_dump(exclude={"script"}) for step in rendered])
+    return results
 
 
 def start_remote(
@@ -130,10 +183,48 @@ def start_remote(
 ) -> None:
     """Enqueue the controller on the services queue. ClearML ends this process once it is queued."""
     loaded = get_config(request.config_name, settings.configs_root)
+    source = step_source(settings)
     controller = build_pipeline_controller(
-        settings, request, config_content=loaded.content, packages=step_packages(settings)
+        settings, request, config_content=loaded.content, source=source
     )
-    task = controller._task  # the controller's own task: its id and web page are what users open
+    task = clearml_compat.controller_task(controller)
     if on_event is not None:
+        if source.uncommitted_changes:
+            on_event("pipeline", "warning", f"uncommitted changes stay here: agents run commit {source.commit}")
         on_event("pipeline", "enqueued", f"id {task.id}  {task.get_output_log_web_page()}")
     controller.start(queue=settings.queues.controller)
+
+
+class DryRun(BaseModel):
+    folder: Path
+    source: StepSource
+    steps: list[RenderedStep]
+    errors: dict[str, str]
+
+
+def dry_run(settings: Settings, request: RunRequest) -> DryRun:
+    """Build the controller offline (no server), write each step's rendered script and compile it.
+
+    The scripts go to ``<output_dir>/<project>/<mode>/dry-run/<stamp>-<config>/`` with
+    ``steps.json`` (queues, repository, commit, packages, parameters of every step). The offline
+    controller task itself is thrown away.
+    """
+    import tempfile
+    from datetime import datetime, timezone
+
+    from balldet.tracking.session import configure_clearml
+
+    loaded = get_config(request.config_name, settings.configs_root)
+    source = step_source(settings)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    folder = settings.output_dir / request.project / settings.mode / "dry-run" / f"{stamp}-{Path(request.config_name).stem}"
+    with tempfile.TemporaryDirectory(prefix="balldet-dry-run-") as scratch:
+        offline = settings.model_copy(update={"clearml_offline": True, "cache_dir": Path(scratch)})
+        configure_clearml(offline)
+        controller = build_pipeline_controller(settings, request, config_content=loaded.content, source=source)
+        try:
+            rendered = rendered_steps(controller)
+        finally:
+            clearml_compat.controller_task(controller).close()
+    results = write_rendered_steps(rendered, folder)
+    return DryRun(folder=folder, source=source, steps=rendered, errors={n: e for n, e in results if e})

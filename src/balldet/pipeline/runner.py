@@ -14,7 +14,7 @@ from balldet.stages.get_config import get_config
 from balldet.stages.process_config import process_config
 
 
-def preflight(settings: Settings, request: RunRequest) -> None:
+def preflight(settings: Settings, request: RunRequest, *, check_server: bool = True) -> None:
     """Config, model type and dataset ids, checked before any data is fetched or task created."""
     config = process_config(
         get_config(request.config_name, settings.configs_root),
@@ -36,10 +36,10 @@ def preflight(settings: Settings, request: RunRequest) -> None:
             )
     if problems:
         raise ConfigError(problems, source=request.config_name)
-    if not settings.clearml_offline:
-        from balldet.tracking.server import check_server
+    if check_server and not settings.clearml_offline:
+        from balldet.tracking.server import check_server as check_clearml_server
 
-        check_server(settings)
+        check_clearml_server(settings)
 
 
 def run_pipeline(
@@ -54,3 +54,10 @@ def run_pipeline(
     from balldet.pipeline.local import LocalPipeline
 
     return LocalPipeline(settings, request, on_event=on_event).run()
+
+
+def dry_run_remote(settings: Settings, request: RunRequest) -> Any:
+    """What the agents of a server run would be given, built offline: nothing is enqueued."""
+    from balldet.pipeline.remote import dry_run
+
+    return dry_run(settings, request)

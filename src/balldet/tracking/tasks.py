@@ -52,3 +52,43 @@ def open_task(
         raise
     finally:
         task.close()
+
+
+# Inside a step of a server run: the step's own task (ClearML's agent made it) and its neighbours.
+
+
+def current_task() -> Any:
+    """The task this process runs as (a pipeline step on an agent)."""
+    from clearml import Task
+
+    task = Task.current_task()
+    if task is None:
+        from balldet.errors import TrackingError
+
+        raise TrackingError(
+            "no ClearML task is running in this process",
+            fix="pipeline steps run on ClearML agents; start runs with `balldet run`",
+        )
+    return task
+
+
+def pipeline_task() -> Any:
+    """The pipeline (controller) task that launched the current step: the step task's parent."""
+    from clearml import Task
+
+    parent = current_task().parent
+    if not parent:
+        from balldet.errors import TrackingError
+
+        raise TrackingError(
+            "this step's task has no parent pipeline task",
+            fix="run the step as part of a pipeline started with `balldet run` (ENV_FOR_DYNACONF=remote_debug)",
+        )
+    return Task.get_task(task_id=parent)
+
+
+def artifact_local_copy(task_id: str, name: str) -> Path:
+    """A local copy of an artifact another task uploaded (e.g. the weights of the train step)."""
+    from clearml import Task
+
+    return Path(Task.get_task(task_id=task_id).artifacts[name].get_local_copy())
