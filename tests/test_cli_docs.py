@@ -42,8 +42,12 @@ def test_readme_command_runs(workspace, args):
     if args[0] == "evaluate" or args[:2] == ["datasets", "check"]:
         assert workspace.cli("datasets", "synth", "--images", "2").returncode == 0
     if args[0] == "evaluate":
-        # The example scores a run's saved predictions: an empty folder stands for a model that found nothing.
-        (workspace.root / args[args.index("--predictions") + 1]).mkdir(parents=True, exist_ok=True)
+        # The example scores a run's saved predictions: a file per image, empty, stands for a run whose
+        # model found nothing (an empty folder matches no image and is an error).
+        folder = workspace.root / args[args.index("--predictions") + 1]
+        folder.mkdir(parents=True, exist_ok=True)
+        for image in (workspace.catalog / args[args.index("--dataset") + 1] / "images").iterdir():
+            (folder / f"{image.stem}.txt").write_text("")
     result = workspace.cli(*args)
     assert result.returncode == 0, result.stderr
 

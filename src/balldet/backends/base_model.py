@@ -86,3 +86,36 @@ class ModelWrapper(ABC):
         self, images: Sequence[Path], *, batch_size: int, image_size: int | None = None
     ) -> Iterator[Detections]:
         """Detections per image, in the order given, with a score threshold ≤ 0.001."""
+
+
+def batches_of_one_size(images: Sequence[Path], batch_size: int) -> Iterator[list[int]]:
+    """Indices of ``images`` in batches of at most ``batch_size`` frames of one displayed size (EXIF
+    orientation applied, as the trainers read frames), sizes in the order they first appear.
+
+    Both trainers letterbox a batch to one shape: a frame's detections would depend on the frames
+    batched with it (a portrait phone frame among landscape ones pads them all). Batches of one size
+    give every frame the detections it gets alone.
+    """
+    from balldet.data.yolo import image_size
+
+    groups: dict[tuple[int, int], list[int]] = {}
+    for index, path in enumerate(images):
+        try:
+            size = image_size(Path(path))
+        except Exception:  # noqa: BLE001  (an unreadable frame: the trainer reports it itself)
+            size = (-1, -index)
+        groups.setdefault(size, []).append(index)
+    for indices in groups.values():
+        for start in range(0, len(indices), max(1, batch_size)):
+            yield indices[start : start + max(1, batch_size)]
+
+
+def in_input_order(batches: Iterator[tuple[list[int], list[Detections]]]) -> Iterator[Detections]:
+    """Detections of batches of indices (as :func:`batches_of_one_size` gives them) handed on in index order."""
+    done: dict[int, Detections] = {}
+    next_out = 0
+    for indices, detections in batches:
+        done.update(zip(indices, detections))
+        while next_out in done:
+            yield done.pop(next_out)
+            next_out += 1

@@ -14,6 +14,7 @@ import yaml
 
 from balldet.backends.base_converter import ConvertedData
 from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel
+from balldet.backends.base_model import batches_of_one_size, in_input_order
 from balldet.backends.ultralytics_env import configure_ultralytics
 from balldet.backends.yolo_layout import YoloLayoutConverter
 from balldet.errors import BackendError
@@ -160,15 +161,25 @@ class UltralyticsWrapper(ModelWrapper):
         options: dict[str, Any] = dict(conf=PREDICT_CONF, max_det=300, verbose=False, stream=True)
         if image_size:
             options["imgsz"] = image_size
-        for start in range(0, len(images), batch_size):
-            chunk = [str(p) for p in images[start : start + batch_size]]
-            for result in self._model.predict(chunk, batch=batch_size, device=self._device, **options):
-                boxes = result.boxes
-                yield Detections(
-                    boxes=boxes.xyxy.cpu().numpy().astype(np.float64),
-                    scores=boxes.conf.cpu().numpy().astype(np.float64),
-                    classes=boxes.cls.cpu().numpy().astype(np.int64),
-                )
+        # ultralytics letterboxes a batch to the smallest stride-multiple rectangle only when all its
+        # frames have one shape, and pads a batch of mixed shapes to a square: batches of one frame
+        # size give every frame the detections ultralytics' own predict gives it alone.
+        def batches() -> Iterator[tuple[list[int], list[Detections]]]:
+            for indices in batches_of_one_size(images, batch_size):
+                paths = [str(images[i]) for i in indices]
+                results = self._model.predict(paths, batch=len(paths), device=self._device, **options)
+                yield indices, [_detections(result) for result in results]
+
+        yield from in_input_order(batches())
+
+
+def _detections(result: Any) -> Detections:
+    boxes = result.boxes
+    return Detections(
+        boxes=boxes.xyxy.cpu().numpy().astype(np.float64),
+        scores=boxes.conf.cpu().numpy().astype(np.float64),
+        classes=boxes.cls.cpu().numpy().astype(np.int64),
+    )
 
 
 def _device_arg(device: str) -> str | None:

@@ -21,6 +21,7 @@ import yaml
 
 from balldet.backends.base_converter import ConvertedData
 from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel
+from balldet.backends.base_model import batches_of_one_size, in_input_order
 from balldet.backends.yolo_layout import YoloLayoutConverter
 from balldet.backends.yolov5_compat import import_yolov5, yolov5_call
 from balldet.backends.yolov5_options import (
@@ -229,14 +230,21 @@ class Yolov5Wrapper(ModelWrapper):
         if self._model is None:
             raise BackendError("predict() before load()")
         size = image_size or DEFAULT_IMGSZ
-        for start in range(0, len(images), max(1, batch_size)):
-            # File paths: yolov5 reads them itself (as RGB, EXIF-rotated), boxes come back in pixels.
-            chunk = [str(p) for p in images[start : start + max(1, batch_size)]]
-            with yolov5_call():
-                results = self._model(chunk, size=size)
-            for rows in results.xyxy:
-                rows = rows.detach().cpu().numpy().astype(np.float64).reshape(-1, 6)
-                yield Detections(boxes=rows[:, :4], scores=rows[:, 4], classes=rows[:, 5].astype(np.int64))
+
+        # yolov5 pads every frame of a batch to the batch's largest shape: batches of one frame size
+        # give every frame the detections it gets alone, whatever it is batched with.
+        def batches() -> Iterator[tuple[list[int], list[Detections]]]:
+            for indices in batches_of_one_size(images, batch_size):
+                # File paths: yolov5 reads them itself (as RGB, EXIF-rotated), boxes come back in pixels.
+                with yolov5_call():
+                    results = self._model([str(images[i]) for i in indices], size=size)
+                found = []
+                for rows in results.xyxy:
+                    rows = rows.detach().cpu().numpy().astype(np.float64).reshape(-1, 6)
+                    found.append(Detections(boxes=rows[:, :4], scores=rows[:, 4], classes=rows[:, 5].astype(np.int64)))
+                yield indices, found
+
+        yield from in_input_order(batches())
 
 
 def _device_arg(device: str) -> str:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from balldet.errors import BalldetError
 
@@ -43,7 +44,8 @@ def reports_errors(function: F) -> F:
         except BalldetError as exc:
             if _state["debug"]:
                 traceback.print_exc()
-            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            # The message is text, not markup: `names: [ball, player]` or a path with brackets stays whole.
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

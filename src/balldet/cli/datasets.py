@@ -62,7 +62,10 @@ def datasets_synth(
 @datasets_app.command("check")
 @reports_errors
 def datasets_check(
-    datasets: Annotated[list[str], typer.Argument(help="Catalog dataset ids or YOLO dataset folders.")],
+    datasets: Annotated[
+        list[str],
+        typer.Argument(help="Catalog dataset ids, YOLO dataset folders, or ultralytics data.yaml files (every split)."),
+    ],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every finding to this JSON file.")] = None,
     images: Annotated[bool, typer.Option("--images/--no-images", help="Check image headers (slower).")] = True,
     leakage: Annotated[
@@ -79,16 +82,17 @@ def datasets_check(
     """Check labels, images and leakage between datasets.
 
     Exit code 0 when nothing is found, 1 when there are findings, 2 on bad input (unknown id,
-    folder without images/, a frame pattern that is not a usable regular expression).
+    folder without images/ or data.yaml, class names that cannot be known, a frame pattern that is
+    not a usable regular expression).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from balldet.cli.evaluate import _dataset_ref
+    from balldet.cli.evaluate import dataset_refs
     from balldet.data.checks import check_datasets, find_leakage
     from balldet.files import write_json_atomic
 
     frames = _frame_identity(frame_patterns)
-    refs = [_dataset_ref(item) for item in datasets]
+    refs = [ref for item in datasets for ref in dataset_refs(item)]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as progress:
         bars: dict[str, Any] = {}

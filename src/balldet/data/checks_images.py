@@ -22,11 +22,13 @@ def check_image(path: Path, file: str, dataset: str) -> Finding | None:
     """
     from PIL import Image
 
+    from balldet.data.yolo import displayed_size
+
     try:
         with Image.open(path) as image:
-            image.verify()
-            width, height = image.size
+            width, height = displayed_size(image)  # as the trainers see the frame (EXIF orientation)
             fmt = image.format or "?"
+            image.verify()
     except Exception as exc:  # noqa: BLE001  (whatever PIL or a plugin raises: the file is not readable)
         return Finding("unreadable_image", dataset, file, None, f"cannot read the image: {exc}")
     if fmt not in READABLE_FORMATS:

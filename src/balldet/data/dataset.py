@@ -6,7 +6,9 @@ import os
 import re
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 DATASET_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -31,17 +33,33 @@ class DatasetInfo(BaseModel):
 
 
 class DatasetRef(DatasetInfo):
-    """A dataset resolved to a local folder with ``images/`` and ``labels/``."""
+    """A dataset resolved to a local folder with ``images/`` and ``labels/``.
+
+    A split of an ultralytics ``data.yaml`` (see :mod:`balldet.data.folders`) keeps its images and
+    labels elsewhere: ``images_folder`` and ``labels_folder`` say where, and ``path`` is then the
+    split's images folder (one folder per split, so splits of one data.yaml stay apart).
+    """
 
     path: Path
+    images_folder: Path | None = None
+    labels_folder: Path | None = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_defaults(self, handler: Any) -> dict[str, Any]:
+        # Catalog and ClearML datasets serialise exactly as before the two folders existed.
+        data = handler(self)
+        for key in ("images_folder", "labels_folder"):
+            if data.get(key, 0) is None:
+                del data[key]
+        return data
 
     @property
     def images_dir(self) -> Path:
-        return self.path / "images"
+        return self.images_folder if self.images_folder is not None else self.path / "images"
 
     @property
     def labels_dir(self) -> Path:
-        return self.path / "labels"
+        return self.labels_folder if self.labels_folder is not None else self.path / "labels"
 
     def image_names(self) -> list[str]:
         """File names, sorted, of this dataset's images: :meth:`image_files` without a Path per file."""

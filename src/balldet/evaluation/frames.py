@@ -41,6 +41,14 @@ def detections_to_image_dets(dets: Detections) -> ImageDets:
     return ImageDets(boxes=xywh, scores=dets.scores, classes=dets.classes)
 
 
+@dataclass(frozen=True)
+class FrameScores:
+    """:func:`score_frames`' metrics, and the 12 COCO stats by name (as pycocotools' ``stats``)."""
+
+    metrics: dict[str, float]
+    coco: dict[str, float]
+
+
 def score_frames(
     truth: Sequence[FrameTruth],
     detections: Sequence[Detections],
@@ -49,7 +57,19 @@ def score_frames(
     tau: float | None = None,
     ball_class: int | None = None,
 ) -> dict[str, float]:
-    """Every metric of one dataset by name, in original-image pixels.
+    """Every metric of one dataset by name, in original-image pixels (see :func:`evaluate_frames`)."""
+    return evaluate_frames(truth, detections, num_classes=num_classes, tau=tau, ball_class=ball_class).metrics
+
+
+def evaluate_frames(
+    truth: Sequence[FrameTruth],
+    detections: Sequence[Detections],
+    *,
+    num_classes: int,
+    tau: float | None = None,
+    ball_class: int | None = None,
+) -> FrameScores:
+    """Every metric of one dataset by name, in original-image pixels, and the 12 COCO stats.
 
     COCO (pycocotools semantics): ``mAP@0.5``, ``mAP@0.5:0.95``, ``mAP@0.75``, ``AR@100``, and
     ``P``/``R``/``F1`` at the F1-best score threshold ``conf@bestF1`` (IoU 0.5, classes pooled).
@@ -111,7 +131,7 @@ def score_frames(
     metrics[f"ballfree_frames_with_FP@{DEFAULT_TAU:g}"] = float(at_default.fp2)
     metrics["frame_width_px"] = float(np.median([t.width for t in truth])) if truth else 0.0
     metrics["frame_height_px"] = float(np.median([t.height for t in truth])) if truth else 0.0
-    return metrics
+    return FrameScores(metrics=metrics, coco={k: float(v) for k, v in summary.items()})
 
 
 def best_tau(

@@ -260,8 +260,11 @@ def _visible_box(box: np.ndarray, min_side: float) -> tuple[float, float, float,
 
 
 def _read_frame(path: Path) -> tuple[np.ndarray | None, float]:
-    """The frame as RGB, shrunk to :data:`FRAME_MAX_WIDTH`, and the scale applied to it."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None  # no cv2 warning
+    """The frame as displayed (EXIF orientation applied, as the trainers read it and as boxes are
+    given) in RGB, shrunk to :data:`FRAME_MAX_WIDTH`, and the scale applied to it."""
+    # From bytes: cv2.imread gives up on EXIF-rotated TIFFs (OpenCV 4.12+); no warning for a missing file.
+    data = np.fromfile(path, np.uint8) if path.is_file() else np.zeros(0, np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         return None, 1.0
     scale = min(1.0, FRAME_MAX_WIDTH / image.shape[1])

@@ -5,13 +5,20 @@ Predictions come as a folder with one ``.txt`` per image in ultralytics' ``save_
 or as a COCO results JSON: a list of ``{"image_id", "category_id", "bbox": [x, y, w, h], "score"}``
 in pixels, where ``image_id`` is the image's file stem (a number also matches a stem with leading
 zeros) and ``category_id`` the class index plus ``category_offset``.
+
+Predictions that match no image of the dataset are an error (a wrong folder would otherwise score
+0 and look like a result); when only some images have predictions, :class:`Coverage` says how many.
+Frame sizes are the frames as displayed (EXIF orientation applied, :func:`balldet.data.yolo.image_size`),
+the frame both trainers read and write boxes in.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,24 +31,100 @@ from balldet.evaluation.frames import FrameTruth
 
 
 def load_truth(ref: DatasetRef, exclude: frozenset[str] = frozenset()) -> tuple[list[Path], list[FrameTruth]]:
-    """The dataset's images (sorted; file names in ``exclude`` left out) and their ground truth."""
+    """The dataset's images (sorted; file names in ``exclude`` left out) and their ground truth.
+
+    A label row whose class id is not one of the dataset's classes is an error: scoring would leave
+    that object out and report a number for data it never saw.
+    """
     images = [i for i in ref.image_files() if i.name not in exclude]
-    return images, [FrameTruth(read_labels(ref.label_file(i)), *image_size(i)) for i in images]
+    truth = [FrameTruth(read_labels(ref.label_file(i)), *image_size(i)) for i in images]
+    nc = len(ref.names)
+    for image, frame in zip(images, truth):
+        classes = frame.rows[:, 0]
+        bad = (classes < 0) | (classes >= nc) | (classes != np.floor(classes))
+        if bad.any():
+            raise DatasetError(
+                f"{ref.label_file(image)}: class {classes[bad][0]:g} is not one of the dataset's {nc} classes "
+                f"({', '.join(ref.names)})",
+                fix="name every class the labels use (data.yaml `names`, or dataset.json), or run "
+                "`balldet datasets check` and repair the labels",
+            )
+    return images, truth
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How many of a dataset's images have predictions, and how many predictions match no image."""
+
+    source: Path
+    images: int
+    covered: int  # images with a prediction file (folder) or with a detection (COCO results)
+    unmatched: int  # prediction files (folder) that match no image
+    per_file: bool  # a folder of .txt files, else a COCO results file
+
+    def line(self) -> str:
+        """One line for the terminal: ``N of M images have a prediction file (...)``."""
+        if self.per_file:
+            text = (f"{self.covered} of {self.images} images have a prediction file in {self.source}"
+                    " (an image without one has no detections)")
+            if self.unmatched:
+                text += f"; {self.unmatched} .txt file(s) there match no image of the dataset"
+            return text
+        return f"{self.covered} of {self.images} images have detections in {self.source}"
 
 
 def read_predictions(
     source: Path, images: Sequence[Path], truth: Sequence[FrameTruth], *, category_offset: int = 0
 ) -> list[Detections]:
     """Detections per image (xyxy pixels), from a ``.txt`` folder or a COCO results JSON."""
+    return load_predictions(source, images, truth, category_offset=category_offset)[0]
+
+
+def load_predictions(
+    source: Path, images: Sequence[Path], truth: Sequence[FrameTruth], *, category_offset: int = 0,
+    images_folder: Path | None = None,
+) -> tuple[list[Detections], Coverage]:
+    """Detections per image (xyxy pixels) and how many images have them, from a ``.txt`` folder or a
+    COCO results JSON. A folder whose files match no image is an error naming both folders
+    (``images_folder``: where the dataset's images are, for the message)."""
     source = Path(source)
     if source.is_dir():
-        return [_read_txt(source / f"{image.stem}.txt", frame) for image, frame in zip(images, truth)]
+        coverage = _folder_coverage(source, images, images_folder)
+        detections = [_read_txt(source / f"{image.stem}.txt", frame) for image, frame in zip(images, truth)]
+        return detections, coverage
     if source.is_file() and source.suffix.lower() == ".json":
-        return _read_coco_results(source, images, category_offset)
+        detections = _read_coco_results(source, images, category_offset)
+        covered = sum(1 for d in detections if len(d.scores))
+        return detections, Coverage(source, len(images), covered, 0, per_file=False)
     raise DatasetError(
         f"no predictions at {source}",
         fix="give a folder of <image stem>.txt files (class cx cy w h conf) or a COCO results .json",
     )
+
+
+def _folder_coverage(source: Path, images: Sequence[Path], images_folder: Path | None) -> Coverage:
+    with os.scandir(source) as entries:
+        stems = {e.name[:-4] for e in entries if e.name.endswith(".txt") and e.is_file()}
+    wanted = {image.stem for image in images}
+    covered = sum(1 for image in images if image.stem in stems)
+    coverage = Coverage(source, len(images), covered, len(stems - wanted), per_file=True)
+    if images and not covered:
+        where = images_folder if images_folder is not None else Path(images[0]).parent
+        if stems:
+            found = f"its {len(stems)} .txt file(s) (e.g. {sorted(stems)[0]}.txt) match none of them"
+        else:
+            found = "it holds no .txt file"
+        hint = ""
+        if (source / "labels").is_dir():
+            hint = f"; ultralytics' predict writes its .txt files into {source / 'labels'}"
+        raise DatasetError(
+            f"no image of the dataset has a prediction file: the images are in {where} (e.g. "
+            f"{Path(images[0]).name}, read from {Path(images[0]).stem}.txt) and the predictions folder is "
+            f"{source}, where {found}",
+            fix="give the folder of this dataset's predictions, one <image stem>.txt per image (ultralytics: "
+            f"predict(..., save_txt=True, save_conf=True) writes them to <run>/labels/){hint}",
+        )
+    return coverage
 
 
 def _read_txt(path: Path, frame: FrameTruth) -> Detections:
