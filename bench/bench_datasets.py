@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         train, val, test = refs[:-2], refs[-2:-1], refs[-1:]
         config = PipelineConfig.model_validate({
-            "model_type": "ultralytics", "train_data": {"datasets": [r.id for r in train]},
+            "tags": ["bench"], "model_type": "ultralytics", "train_data": {"datasets": [r.id for r in train]},
             "val_data": {"datasets": [r.id for r in val]}, "test_data": {"datasets": [r.id for r in test]},
         })
         whole = PreparedData(train=train, val=val, test=test, class_names=["ball"])

@@ -44,6 +44,20 @@ def _restore_environment():
     os.environ.update(saved)
 
 
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "balldet tests", "GIT_AUTHOR_EMAIL": "tests@example.invalid",
+    "GIT_COMMITTER_NAME": "balldet tests", "GIT_COMMITTER_EMAIL": "tests@example.invalid",
+}
+
+
+def git(*args: str, cwd: Path) -> str:
+    """A git command in ``cwd`` (with an identity for commits), its output; failing fails the test."""
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **GIT_IDENTITY})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 def without_clearml_task(environ) -> dict[str, str]:
     """``environ`` without the variables a ClearML task sets in its process so that child processes
     report into it: a subprocess started by a test that opened a task must start its own."""

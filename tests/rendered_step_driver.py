@@ -21,11 +21,31 @@ from pathlib import Path
 
 
 class _RecordedPipelineTask:
+    """The pipeline (controller) task a step writes to, recording what reaches it in a JSON file."""
+
     def __init__(self, record: Path) -> None:
         self.record = record
 
+    def _update(self, key, value):
+        data = json.loads(self.record.read_text()) if self.record.is_file() else {}
+        data.setdefault(key, [])
+        data[key].append(value)
+        self.record.write_text(json.dumps(data))
+
     def add_tags(self, tags):
-        self.record.write_text(json.dumps(list(tags)))
+        self._update("tags", list(tags))
+
+    def set_user_properties(self, **values):
+        self._update("properties", values)
+
+    def get_logger(self):
+        return self
+
+    def report_scalar(self, title, series, value, iteration=0):
+        self._update("scalars", [title, series, value])
+
+    def report_single_value(self, name, value):
+        self._update("single_values", [name, value])
 
 
 class _OfflineArtifact:

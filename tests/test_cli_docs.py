@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -39,7 +38,8 @@ def test_readme_command_runs(workspace, args):
     shutil.copytree(REPO / "configs", workspace.configs, dirs_exist_ok=True)
     if args[:2] == ["datasets", "synth"]:
         args = [*args, "--images", "2"]
-    if args[0] == "evaluate" or args[:2] == ["datasets", "check"]:
+    if args[0] == "evaluate" or args[:2] in (["datasets", "check"], ["configs", "validate"]):
+        # what the README's earlier `balldet datasets synth` made (configs validate looks the ids up)
         assert workspace.cli("datasets", "synth", "--images", "2").returncode == 0
     if args[0] == "evaluate":
         # The example scores a run's saved predictions: a file per image, empty, stands for a run whose
@@ -69,10 +69,11 @@ def test_repository_config_validates_and_uses_synthetic_datasets(workspace, name
 
     backend = name.split("/")[2]
     shutil.copytree(REPO / "configs", workspace.configs, dirs_exist_ok=True)
+    assert workspace.cli("datasets", "synth", "--images", "2").returncode == 0  # its ids are looked up
     result = workspace.cli("configs", "validate", name, "--model-type", backend)
     assert result.returncode == 0, result.stderr
     config = load_config_file(REPO / "configs" / name)
-    used = [*config.test_data.datasets, *(config.train_data.datasets if config.train_data else [])]
+    used = [*config.test_data.datasets, *config.train_ids]
     assert set(used) <= set(SYNTH_DATASET_IDS.values())
 
 

@@ -20,6 +20,7 @@ def loaded(text: str) -> LoadedConfig:
 
 def minimal(**changes) -> dict:
     config = {
+        "tags": ["ball"],
         "model_type": "ultralytics",
         "train_data": {"datasets": [GOOD_ID]},
         "test_data": {"datasets": [GOOD_ID.replace("0", "1")]},
@@ -34,7 +35,9 @@ def test_mission_example_validates_as_written():
     assert config.tags == ["ball"]
     assert config.train_config["hyp"] == {"lr0": 0.01, "lrf": 0.01}
     assert config.test_batch_size == 12
-    assert len(config.test_data.datasets) == 2
+    assert (len(config.train_ids), len(config.test_data.datasets)) == (4, 5)
+    # The team scores its four training sets on purpose, beside a held-out set: declared overlap.
+    assert config.seen_in_training == config.train_ids
 
 
 def test_every_problem_is_reported_at_once_with_its_field():
@@ -109,7 +112,31 @@ def test_schema_describes_the_fixed_fields():
     assert {"tags", "model_type", "train_data", "test_data", "train_config", "test_batch_size"} <= set(
         schema["properties"]
     )
-    assert set(schema["required"]) == {"model_type", "test_data"}
+    assert set(schema["required"]) == {"tags", "model_type", "train_data", "test_data"}
+
+
+@pytest.mark.parametrize("missing", ["tags", "train_data"])
+def test_tags_and_train_data_are_required_as_in_the_original(missing):
+    config = minimal()
+    del config[missing]
+    with pytest.raises(ConfigError) as info:
+        validate_config(config)
+    assert info.value.fields == [missing]
+    with pytest.raises(ConfigError, match="at least 1"):
+        validate_config(minimal(tags=[]))
+
+
+def test_testing_pretrained_weights_is_said_explicitly(tmp_path):
+    weights = tmp_path / "best.pt"
+    weights.write_bytes(b"x")
+    config = validate_config(minimal(train_data="pretrained", train_config={"model": str(weights)}))
+    assert not config.trains and config.train_ids == []
+    # It survives the round trip the stage outputs make.
+    assert PipelineConfig.model_validate_json(config.model_dump_json()).train_data is None
+    assert config.model_dump()["train_data"] == "pretrained"
+    for wrong in (None, "pretrain"):
+        with pytest.raises(ConfigError, match="pretrained"):
+            validate_config(minimal(train_data=wrong))
 
 
 def test_cli_validate_bad_config_exits_2_naming_the_field(workspace):
@@ -123,9 +150,32 @@ def test_cli_validate_bad_config_exits_2_naming_the_field(workspace):
 
 def test_cli_validate_good_config(workspace):
     name = workspace.write_config("good.yaml", minimal())
-    result = workspace.cli("configs", "validate", name, "--model-type", "ultralytics")
+    result = workspace.cli("configs", "validate", name, "--model-type", "ultralytics", "--skip-datasets")
     assert result.returncode == 0, result.stderr
-    assert "ok" in result.stdout
+    assert "ok" in result.stdout and "not looked up" in result.stdout
+
+
+def test_cli_validate_looks_the_datasets_up(workspace, tiny_catalog):
+    import shutil
+
+    name = workspace.write_config("good.yaml", minimal())
+    result = workspace.cli("configs", "validate", name)
+    assert result.returncode == 2
+    assert "train_data.datasets.0" in result.stderr and "test_data.datasets.0" in result.stderr
+    assert "not in the local catalog" in result.stderr
+    shutil.rmtree(workspace.catalog)
+    shutil.copytree(tiny_catalog, workspace.catalog)
+    from balldet.data.synth import synth_dataset_id
+
+    train = synth_dataset_id("class:ball-markup:our-001", "1.0.0")
+    held_out = synth_dataset_id("soccernet_ball_001", "1.0.2")
+    name = workspace.write_config("overlap.yaml", minimal(
+        train_data={"datasets": [train]}, test_data={"datasets": [train, held_out]}))
+    result = workspace.cli("configs", "validate", name)
+    assert result.returncode == 0, result.stderr
+    # Declared overlap is the config's choice: said at validation time, naming the dataset.
+    assert "declared overlap" in result.stdout and "class:ball-markup:our-001-ver:1.0.0" in result.stdout
+    assert "soccernet" not in result.stdout.split("declared overlap")[1].split("\n")[0]
 
 
 def test_cli_model_type_mismatch_exits_2_before_running(workspace):
@@ -155,3 +205,19 @@ def test_cli_schema_is_json(workspace):
     result = workspace.cli("configs", "schema")
     assert result.returncode == 0
     assert json.loads(result.stdout)["title"] == "balldet pipeline config"
+
+
+def test_options_balldet_sets_are_refused_the_same_way_by_every_backend():
+    """One rule: `device` (and the data, output and resume options) come from balldet, never from
+    train_config, in both backends -- refused before anything runs, naming where the value comes from."""
+    messages = {}
+    for model_type, train_config in (("ultralytics", {"model": "yolov8n.yaml"}), ("yolov5", {"cfg": "yolov5n.yaml"})):
+        text = json.dumps(minimal(model_type=model_type, train_config={**train_config, "device": "cpu",
+                                                                       "data": "x.yaml", "resume": True}))
+        with pytest.raises(ConfigError) as info:
+            process_config(loaded(text), model_type)
+        problems = dict(info.value.problems)
+        assert {"train_config.device", "train_config.data", "train_config.resume"} <= set(problems)
+        assert "BALLDET_DEVICE" in problems["train_config.device"]
+        messages[model_type] = problems["train_config.device"]
+    assert messages["ultralytics"] == messages["yolov5"]

@@ -34,7 +34,7 @@ VALID: dict[str, Any] = {
     "seed": 0,
     "data_checks": {"label_defects": "fail", "allow_leakage": False, "images": True},
 }
-REQUIRED = ["model_type", "test_data"]
+REQUIRED = ["tags", "model_type", "train_data", "test_data"]
 FIELDS = list(VALID)
 
 text = st.text(max_size=40)  # any unicode, surrogates excluded by yaml.safe_dump's needs below

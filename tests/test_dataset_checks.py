@@ -84,9 +84,9 @@ def test_planted_defects_of_every_kind(tiny_catalog: Path, tmp_path: Path) -> No
         ("duplicate_box", lab(7), 3),
         ("label_without_image", "labels/orphan_000001.txt", None),
         ("image_without_label", f"images/{stems[9]}.jpg", None),
-        ("extension_case", f"labels/{stems[10]}.TXT", None),
+        ("label_extension", f"labels/{stems[10]}.TXT", None),
         ("extension_case", f"images/{stems[11]}.JPG", None),
-        ("extension_case", f"images/{stems[0]}.png", None),
+        ("same_stem", f"images/{stems[0]}.png", None),
         ("unreadable_image", f"images/{stems[1]}.jpg", None),
         ("unreadable_image", "images/garbage_000001.jpg", None),
         ("image_too_small", "images/tiny_000001.jpg", None),
@@ -94,6 +94,9 @@ def test_planted_defects_of_every_kind(tiny_catalog: Path, tmp_path: Path) -> No
     assert _keys(report) == expected, report.summary()
     assert set(report.counts) == {kind for kind, _, _ in expected}
     assert not report.ok
+    # .JPG beside .jpg is read by both trainers: a warning, not a problem.
+    assert [f.kind for f in report.warnings] == ["extension_case"]
+    assert "extension_case" not in {f.kind for f in report.problems}
     assert all(f.dataset == ref.label for f in report.findings)
     as_json = report.to_json()
     assert as_json["ok"] is False and len(as_json["findings"]) == len(report.findings)
@@ -128,14 +131,46 @@ def test_leakage_between_datasets(tiny_catalog: Path, tmp_path: Path) -> None:
         ("near_duplicate_image", "images/reencoded_000002.jpg", None),
         ("near_duplicate_image", "images/bigger_000003.jpg", None),
         ("same_frame", f"images/{a_images[3].name}", None),
+        # the copy of b's own picture is also a duplicate inside b (the later name is reported)
+        ("duplicate_image", f"images/{max(b_images[0].name, a_images[3].name)}", None),
     }
     assert all(f.dataset == b.label for f in findings)
     by_file = {f.file: f.message for f in findings}
     assert a_images[0].name in by_file["images/renamed_000001.jpg"]
     assert "[train]" in by_file["images/reencoded_000002.jpg"]
-    # a dataset in both groups
-    same = find_leakage({"train": [a], "test": [a]})
-    assert [f.kind for f in same] == ["same_dataset"]
+    # a dataset in both groups is declared overlap (the config's choice): checked once, no finding
+    assert find_leakage({"train": [a], "test": [a]}) == []
+
+
+def test_duplicates_inside_one_dataset(tiny_catalog: Path, tmp_path: Path) -> None:
+    """A byte copy and a re-encoded copy under other names are found inside one dataset, both files
+    named; two frames of one recording that look alike (a static camera) are not."""
+    first, second = _ball_refs(tiny_catalog)[:2]
+    a = _copy(first, tmp_path / "a")
+    images = a.image_files()
+    shutil.copy(images[0], a.images_dir / "copy_000001.jpg")  # no frame number of a recording
+    shutil.copy(a.label_file(images[0]), a.labels_dir / "copy_000001.txt")
+    _reencode(images[1], a.images_dir / "other-match_000002.jpg")
+    shutil.copy(a.label_file(images[1]), a.labels_dir / "other-match_000002.txt")
+    # the next frame of the same recording, nearly the same picture: explained by frame identity
+    recording, frame = images[2].stem.rsplit("_", 1)
+    neighbour = a.images_dir / f"{recording}_{int(frame) + 1:06d}.jpg"
+    _reencode(images[2], neighbour, quality=90, scale=1.0)
+    shutil.copy(a.label_file(images[2]), a.labels_dir / f"{neighbour.stem}.txt")
+
+    findings = find_leakage({"datasets": [a]})
+    assert _keys(findings) == {
+        ("duplicate_image", "images/copy_000001.jpg", None),
+        ("near_duplicate", "images/other-match_000002.jpg", None),
+    }
+    by_file = {f.file: f.message for f in findings}
+    assert images[0].name in by_file["images/copy_000001.jpg"]
+    assert images[1].name in by_file["images/other-match_000002.jpg"]
+    # Two training datasets holding one picture: a duplicate of the training data, not leakage.
+    b = _copy(second, tmp_path / "b")
+    shutil.copy(images[3], b.images_dir / "moved_000009.jpg")
+    kinds = {f.kind for f in find_leakage({"train/val": [a, b], "test": []})}
+    assert "duplicate_image" in kinds and not kinds & {"identical_image", "same_frame", "near_duplicate_image"}
 
 
 ULTRALYTICS_CASES = {

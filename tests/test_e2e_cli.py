@@ -31,6 +31,21 @@ def tiny_config(model_type: str, train_config: dict) -> dict:
     }
 
 
+def manifest_metric(manifest: dict, key: str) -> float:
+    run_json = json.loads((Path(manifest["run_dir"]) / "run.json").read_text())
+    return run_json["metrics"][key]
+
+
+def title_series_pairs(session: Path) -> set[tuple[str, str]]:
+    """The (title, series) of every scalar in an offline session, as ClearML stores them."""
+    pairs = set()
+    for line in (session / "metrics.jsonl").read_text().splitlines():
+        for event in json.loads(line) if line.strip() else []:
+            if event.get("type") == "training_stats_scalar":
+                pairs.add((event["metric"], event["variant"]))
+    return pairs
+
+
 def tree_digest(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -81,6 +96,16 @@ def run_and_check(ws, model_type: str, train_config: dict) -> dict:
             if metric in ("mAP@0.5", "mAP@0.5:0.95", "P", "R"):
                 assert 0.0 <= pipeline.scalars[key] <= 1.0 or pipeline.scalars[key] == -1.0
     assert f"val/{VAL[0]}-ver:{VAL[1]}/mAP@0.5" in pipeline.scalars
+    # Exactly the (title, series) pairs the team's saved leaderboard columns are hashes of.
+    pairs = title_series_pairs(Path(manifest["pipeline_task"]["offline_folder"]))
+    for dataset, version in TESTS:
+        for measure in ("mAP@0.5", "mAP@0.5:0.95"):
+            assert ("test", f"{dataset}-ver:{version}/{measure}") in pairs
+    assert ("val", f"{VAL[0]}-ver:{VAL[1]}/mAP@0.5") in pairs
+    assert not any(title.startswith(("test/", "val/")) for title, _ in pairs)
+    # A run of the backend's pipeline (one per backend, as the boards group runs), named after its config.
+    assert pipeline.project == f"aicska/debug/pipeline/object_detection/.pipelines/{model_type}"
+    assert pipeline.name == Path(name).stem and "pipeline" in pipeline.system_tags
 
     # The config's tags on the pipeline record (added by the add_tags_to_pipeline stage).
     assert {"ball", "e2e", f"model_type:{model_type}"} <= set(pipeline.tags)
@@ -140,6 +165,15 @@ def test_yolov5_run_end_to_end(completed_run):
     pipeline = read_offline_task(Path(manifest["pipeline_task"]["offline_folder"]))
     for name in ("P", "R", "mAP50", "mAP50-95"):
         assert f"backend/{name}" in pipeline.scalars
+    # The board's single values (title Summary): yolov5's own validation of each test dataset, balldet's
+    # mAP beside them, and the trainer's last precision and recall.
+    pairs = title_series_pairs(Path(manifest["pipeline_task"]["offline_folder"]))
+    for dataset, version in TESTS:
+        for name in ("P", "R", "mAP50", "mAP50-95", "mAP@0.5", "mAP@0.5:0.95"):
+            assert ("Summary", f"test/{dataset}-ver:{version}/{name}") in pairs, name
+        key = f"Summary/test/{dataset}-ver:{version}/mAP@0.5"
+        assert pipeline.scalars[key] == manifest_metric(manifest, f"test/{dataset}-ver:{version}/mAP@0.5")
+    assert {("Summary", "metrics/precision"), ("Summary", "metrics/recall")} <= pairs
 
 
 @pytest.mark.slow

@@ -48,6 +48,13 @@ def test_perfect_txt_predictions_score_one(scored, tmp_path):
     assert report["metrics"]["mAP@0.5"] == pytest.approx(1.0)
     assert report["metrics"]["R"] == pytest.approx(1.0)
     assert "mAP@0.5" in result.stdout
+    # Undefined measures (no ground truth in that size range) read as n/a, not as the number -1.
+    undefined = [name for name, value in report["metrics"].items() if value == -1.0]
+    assert undefined, "the case has an undefined measure"
+    assert "-1.0000" not in result.stdout
+    for name in undefined:
+        (line,) = [line for line in result.stdout.splitlines() if f" {name} " in line]
+        assert "n/a" in line
 
 
 def test_a_missed_ball_lowers_recall(scored, tmp_path):

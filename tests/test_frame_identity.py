@@ -94,15 +94,24 @@ def test_same_frame_of_a_per_video_dataset_named_by_frame_numbers(tiny_catalog, 
     video = _copy(_by_name(catalog, PER_VIDEO), tmp_path / "video", rename=_frame_number)
     markup = _copy(_by_name(catalog, MARKUP), tmp_path / "markup")
     shared = video.image_files()[2]
-    # another picture of the markup set, filed as that frame of the recording
+    # another picture, filed in the markup set as that frame of the recording
     source = markup.image_files()[0]
-    shutil.copy(source, markup.images_dir / f"{R_CSKA_BALTIKA}_{shared.stem}.jpg")
+    _another_picture(markup.images_dir / f"{R_CSKA_BALTIKA}_{shared.stem}.jpg")
     shutil.copy(markup.label_file(source), markup.labels_dir / f"{R_CSKA_BALTIKA}_{shared.stem}.txt")
 
     findings = find_leakage({"train": [video], "test": [markup]})
     assert [(f.kind, f.file) for f in findings] == [("same_frame", f"images/{R_CSKA_BALTIKA}_{shared.stem}.jpg")]
     assert f"recording {R_CSKA_BALTIKA} frame {int(shared.stem)}" in findings[0].message
     assert f"images/{shared.name}" in findings[0].message
+
+
+def _another_picture(dest: Path) -> None:
+    """A picture like no other (noise): the same frame number without a copy of any picture."""
+    import cv2
+    import numpy as np
+
+    noise = np.random.default_rng(0).integers(0, 256, (192, 320, 3), dtype=np.uint8)
+    dest.write_bytes(cv2.imencode(".jpg", noise)[1].tobytes())
 
 
 @pytest.fixture
@@ -115,7 +124,7 @@ def custom_named(tiny_catalog, tmp_path):
     b = _copy(second, catalog.folder(second.id), rename=lambda stem: stem.replace("_", "-f"))
     source = b.image_files()[0]
     taken = a.image_files()[5].stem
-    shutil.copy(source, b.images_dir / f"{taken}.jpg")
+    _another_picture(b.images_dir / f"{taken}.jpg")
     shutil.copy(b.label_file(source), b.labels_dir / f"{taken}.txt")
     return catalog, a, b, taken
 
@@ -130,7 +139,8 @@ def test_a_custom_pattern_finds_frames_the_defaults_cannot_read(custom_named):
 def test_prepare_data_uses_the_configs_patterns(custom_named):
     catalog, a, b, taken = custom_named
     resolver = DatasetResolver(catalog, use_clearml=False)
-    base = {"model_type": "ultralytics", "train_data": {"datasets": [a.id]}, "test_data": {"datasets": [b.id]}}
+    base = {"tags": ["t"], "model_type": "ultralytics", "train_data": {"datasets": [a.id]},
+            "test_data": {"datasets": [b.id]}}
     prepare_data(PipelineConfig.model_validate(base), resolver)  # the defaults see no shared frame
     custom = PipelineConfig.model_validate({**base, "data_checks": {"frame_patterns": CUSTOM}})
     with pytest.raises(DatasetError, match=f"same_frame: .*{taken}"):
@@ -158,7 +168,8 @@ def _loaded(data: dict) -> LoadedConfig:
 
 
 def test_process_config_records_the_patterns_it_uses_and_rejects_bad_ones():
-    base = {"model_type": "ultralytics", "test_data": {"datasets": ["0" * 32]},
+    base = {"tags": ["t"], "model_type": "ultralytics", "train_data": "pretrained",
+            "test_data": {"datasets": ["0" * 32]},
             "train_config": {"model": "yolov8n.yaml"}}
     assert process_config(_loaded(base)).data_checks.frame_patterns == list(DEFAULT_FRAME_PATTERNS)
     assert process_config(_loaded(base), frame_patterns=CUSTOM).data_checks.frame_patterns == CUSTOM

@@ -31,10 +31,14 @@ TRAIN_CONFIGS = {
     },
     # yolov5 accumulates gradients up to 64 images after a warmup of at least 100 iterations; a
     # long warmup keeps the accumulation low (more optimizer steps), so lr0 is high while it ramps.
+    # The ramp is multiplied by the schedule (linear from 1 to lrf): with lrf 0.1 the rate climbs to
+    # ~0.003 by epoch 10 and falls to half that by the end, so the last epochs settle. With a rate
+    # still climbing at the end (lrf 1.0, 20 epochs) the run ended anywhere between mAP@0.5 0.20 and
+    # 0.35 depending on the seed and on torch's thread count; these settings gave 0.73-0.83 on both.
     "yolov5": {
-        "cfg": "yolov5n.yaml", "weights": "", "imgsz": 320, "batch_size": 4, "epochs": 20, "rect": True,
+        "cfg": "yolov5n.yaml", "weights": "", "imgsz": 320, "batch_size": 4, "epochs": 30, "rect": True,
         "optimizer": "AdamW", "cache": "ram", "workers": 0,
-        "hyp": {"lr0": 0.05, "lrf": 1.0, "mosaic": 0.0, "scale": 0.2, "warmup_epochs": 100,
+        "hyp": {"lr0": 0.04, "lrf": 0.1, "mosaic": 0.0, "scale": 0.2, "warmup_epochs": 100,
                 "warmup_bias_lr": 0.0},
     },
 }
@@ -54,6 +58,7 @@ def test_backend_learns_to_find_the_ball(model_type, learning_catalog, tmp_path)
     val = [learning_catalog.get(synth_dataset_id(*VAL))]
     test = [learning_catalog.get(synth_dataset_id(*TEST))]
     config = PipelineConfig(
+        tags=["ball"],
         model_type=model_type,
         train_data={"datasets": [r.id for r in train]},
         val_data={"datasets": [val[0].id]},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from balldet.evaluation import ImageDets, ImageGT, evaluate_coco
+from balldet.backends.base_model import Detections
 from balldet.evaluation import plots
 from balldet.evaluation.plots import (
     ThresholdCurve,
@@ -229,3 +231,60 @@ def test_failed_render_keeps_the_previous_file(tmp_path, monkeypatch):
         plot_pr_curve(result, path, "second")
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["pr.png"]
+
+
+def _drawn_figure(monkeypatch, draw) -> Any:
+    """The figure a plot function made, laid out as it is saved."""
+    from balldet.evaluation import plots
+
+    made = []
+    real_save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: made.append(fig) or real_save(fig, path))
+    draw()
+    (fig,) = made
+    fig.canvas.draw()
+    return fig
+
+
+def _inside(fig, artist) -> bool:
+    box, frame = artist.get_window_extent(fig.canvas.get_renderer()), fig.bbox
+    return box.x0 >= frame.x0 - 1 and box.x1 <= frame.x1 + 1 and box.y0 >= frame.y0 - 1 and box.y1 <= frame.y1 + 1
+
+
+LONG = "test/20240416-Russian_Cup-CSKA_Moscow-vs-Baltika_Kaliningrad-01-001-ver:1.0.0 (seen in training)"
+
+
+def test_leaderboard_legend_and_dataset_names_stay_inside_the_picture(tmp_path, monkeypatch):
+    from balldet.evaluation.plots import plot_dataset_bars, plot_leaderboard
+
+    rows = [{"run": f"20261130-1{r}0000-251125_1200_yolov8n_synth_demo-ab{r}def", "model_type": "yolov5",
+             "dataset": d, "mAP@0.5": 0.1 * r} for r in range(7) for d in (LONG, "test/soccernet_ball_001-ver:1.0.2")]
+    fig = _drawn_figure(monkeypatch, lambda: plot_leaderboard(rows, tmp_path / "b.png", "mAP@0.5"))
+    (legend,) = fig.legends
+    assert _inside(fig, legend), "the legend is cut off: runs cannot be matched to bars"
+    assert len(legend.get_texts()) == 7
+    assert all(_inside(fig, label) for label in fig.axes[0].get_xticklabels())
+
+    fig = _drawn_figure(monkeypatch, lambda: plot_dataset_bars(
+        {LONG: {"mAP@0.5": 0.5}, "test/soccernet_ball_001-ver:1.0.2": {"mAP@0.5": -1.0}}, tmp_path / "d.png"))
+    labels = fig.axes[0].get_xticklabels()
+    assert all(_inside(fig, label) for label in labels)
+    assert labels[0].get_text().replace("\n", "") == LONG  # whole, only wrapped
+
+
+def test_pr_curve_legend_names_the_classes(tmp_path, monkeypatch):
+    from balldet.evaluation.dataset_plots import plot_scored_dataset
+    from balldet.evaluation.frames import FrameTruth
+
+    truth = [FrameTruth(np.array([[0, 0.5, 0.5, 0.1, 0.1], [1, 0.2, 0.2, 0.1, 0.1]]), 100, 100)]
+    dets = [Detections(np.array([[45.0, 45, 55, 55], [15, 15, 25, 25]]), np.array([0.9, 0.8]), np.array([0, 1]))]
+    made = []
+    from balldet.evaluation import plots
+
+    real = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: made.append(fig) or real(fig, path))
+    plot_scored_dataset(tmp_path, "test/x-ver:1", [tmp_path / "none.jpg"], truth, dets, class_names=["ball", "player"])
+    texts = {t.get_text() for fig in made for legend in [*fig.legends, *[a.get_legend() for a in fig.axes]]
+             if legend is not None for t in legend.get_texts()}
+    assert any("ball" in t for t in texts) and any("player" in t for t in texts)
+    assert not any(t.startswith("class ") for t in texts)

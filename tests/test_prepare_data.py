@@ -25,7 +25,8 @@ OTHER = synth_dataset_id("class:ball-markup:our-001", "1.0.0")
 
 def config(train, test, **changes) -> PipelineConfig:
     return PipelineConfig.model_validate(
-        {"model_type": "ultralytics", "train_data": {"datasets": train}, "test_data": {"datasets": test}, **changes}
+        {"tags": ["ball"], "model_type": "ultralytics", "train_data": {"datasets": train},
+         "test_data": {"datasets": test}, **changes}
     )
 
 
@@ -40,28 +41,75 @@ def test_clean_data_passes_and_the_report_is_written(catalog, tmp_path):
     assert '"ok": true' in report.read_text()
 
 
-def test_train_test_leakage_fails_the_run_naming_the_frames(catalog, tmp_path):
-    # The mission's own example trains and tests on one dataset: that is leakage.
+def test_declared_overlap_runs_and_is_marked(catalog, tmp_path):
+    """The team's own example trains and tests on the same datasets (beside a held-out one): the
+    config's choice, not leakage. The overlapping test datasets are marked seen in training."""
     report = tmp_path / "check.json"
-    with pytest.raises(DatasetError) as info:
-        prepare_data(config([TRAIN], [TRAIN, TEST]), resolver(catalog), report_file=report)
-    assert "leak" in str(info.value) and "allow_leakage" in str(info.value)
-    assert report.is_file()  # written before the failure, for the run's record
-
-
-def test_leakage_can_be_allowed_explicitly(catalog):
-    data = prepare_data(
-        config([TRAIN], [TRAIN, TEST], data_checks={"allow_leakage": True}), resolver(catalog)
-    )
+    data = prepare_data(config([TRAIN], [TRAIN, TEST]), resolver(catalog), report_file=report)
     assert [r.id for r in data.test] == [TRAIN, TEST]
-    assert sum(data.check_counts.values()) > 0  # still reported
+    assert data.seen_in_training == [TRAIN]
+    assert '"ok": true' in report.read_text()
 
 
-def test_renamed_copy_of_a_test_frame_in_training_is_leakage(catalog):
+def _plant_hidden_overlap(catalog) -> str:
+    """A test frame copied into the training data under another name; returns the copy's name."""
     train, test = catalog.get(TRAIN), catalog.get(TEST)
     image = test.image_files()[0]
     shutil.copy(image, train.images_dir / "renamed_000001.jpg")
     shutil.copy(test.label_file(image), train.labels_dir / "renamed_000001.txt")
+    return "renamed_000001.jpg"
+
+
+def test_leakage_can_be_allowed_explicitly(catalog):
+    _plant_hidden_overlap(catalog)
+    data = prepare_data(config([TRAIN], [TEST], data_checks={"allow_leakage": True}), resolver(catalog))
+    assert data.check_counts == {"identical_image": 1}  # still reported
+
+
+def test_every_problem_is_reported_at_once(catalog, tmp_path):
+    """Hidden leakage, a label defect and a duplicate inside the training data: one failure lists all."""
+    copy = _plant_hidden_overlap(catalog)
+    train = catalog.get(TRAIN)
+    broken = train.image_files()[3]
+    train.label_file(broken).write_text("0 0.5 0.5 0.1\n")
+    shutil.copy(train.image_files()[5], train.images_dir / "again_000009.jpg")
+    shutil.copy(train.label_file(train.image_files()[5]), train.labels_dir / "again_000009.txt")
+    report = tmp_path / "check.json"
+    with pytest.raises(DatasetError) as info:
+        prepare_data(config([TRAIN], [TEST]), resolver(catalog), report_file=report)
+    message = str(info.value)
+    assert "leak" in message and copy in message and "allow_leakage" in message
+    assert broken.stem in message and "label_parse" in message and "label_defects: drop" in message
+    assert "duplicate_image" in message and "again_000009.jpg" in message
+    assert report.is_file()  # written before the failure, for the run's record
+
+    # Dropped as configured: the broken frame and the later copy; the validation split then never
+    # holds a picture whose copy is trained on.
+    data = prepare_data(config([TRAIN], [TEST], data_checks={"label_defects": "drop", "allow_leakage": True}),
+                        resolver(catalog))
+    assert {f.file for f in data.dropped_frames} == {broken.name, "again_000009.jpg"}
+    val = {f.file for f in data.val_frames}
+    assert "again_000009.jpg" not in val and broken.name not in val
+    assert any(note.startswith("validation:") for note in data.notes)
+
+
+def test_held_out_validation_frames_are_said(catalog):
+    data = prepare_data(config([TRAIN, OTHER], [TEST]), resolver(catalog))
+    (note,) = [n for n in data.notes if n.startswith("validation:")]
+    assert f"{len(data.val_frames)} of" in note and "frames)" in note and "whole recordings" in note
+
+
+def test_mixed_extension_spellings_are_a_warning_only(catalog):
+    train = catalog.get(TRAIN)
+    image = train.image_files()[2]
+    image.rename(image.with_suffix(".JPG"))
+    data = prepare_data(config([TRAIN], [TEST]), resolver(catalog))
+    assert data.dropped_frames == []
+    assert any("warning:" in note and ".JPG" in note for note in data.notes)
+
+
+def test_renamed_copy_of_a_test_frame_in_training_is_leakage(catalog):
+    _plant_hidden_overlap(catalog)
     with pytest.raises(DatasetError, match="identical_image"):
         prepare_data(config([TRAIN], [TEST]), resolver(catalog))
 

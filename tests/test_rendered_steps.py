@@ -38,13 +38,9 @@ from balldet.data.synth import synth_dataset_id
 from balldet.pipeline.request import RunRequest
 from balldet.settings import load_settings
 from balldet.stages import STAGE_NAMES
-from conftest import NETGUARD, REPO, SETTINGS_FILE, make_workspace
+from conftest import NETGUARD, REPO, SETTINGS_FILE, git, make_workspace
 
 DRIVER = Path(__file__).resolve().parent / "rendered_step_driver.py"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "balldet tests", "GIT_AUTHOR_EMAIL": "tests@example.invalid",
-    "GIT_COMMITTER_NAME": "balldet tests", "GIT_COMMITTER_EMAIL": "tests@example.invalid",
-}
 TRAIN = ("20240416-Russian_Cup-CSKA_Moscow-vs-Baltika_Kaliningrad-01-001", "1.0.0")
 VAL = ("class:ball-markup:tagme-001-02", "1.0.2")
 TESTS = [("class:ball-markup:our-001", "1.0.0"), ("soccernet_ball_001", "1.0.2")]
@@ -61,11 +57,6 @@ CONFIG = {
 }
 CONFIG_NAME = "aicska/object_detection/ultralytics/ball/251130_0000_rendered.yaml"
 
-
-def git(*args: str, cwd: Path) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **GIT_ENV})
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -335,7 +326,7 @@ def run_chain(built, remote, agent_python, root: Path, catalog_source: Path) -> 
             "returns": re.search(r"result_names = \['(\w+)'\]", step.script).group(1),
             "project": "aicska/debug/pipeline/object_detection", "task_name": name,
             "parent": controller_id, "offline_sessions": str(sessions),
-            "pipeline_record": str(root / "pipeline_tags.json"), "result_info": str(agent / "result.json"),
+            "pipeline_record": str(root / "pipeline_record.json"), "result_info": str(agent / "result.json"),
         }
         (agent / "spec.json").write_text(json.dumps(spec))
         catalog = catalogs[0] if name in ("get_config", "process_config", "prepare_data") else catalogs[1]
@@ -369,9 +360,14 @@ def test_rendered_chain_gives_the_local_pipelines_metrics(
     report = pickle.loads(Path(outputs["test_model"]["artifact"]).read_bytes())
     chain_metrics = report.scalars()
 
-    # The tags reached the pipeline (controller) task.
-    tags = json.loads((tmp_path / "chain" / "pipeline_tags.json").read_text())
-    assert tags == ["ball", "rendered", "model_type:ultralytics"]
+    # The tags and the results reached the pipeline (controller) task, under the leaderboards' names.
+    pipeline = json.loads((tmp_path / "chain" / "pipeline_record.json").read_text())
+    assert pipeline["tags"] == [["ball", "rendered", "model_type:ultralytics"]]
+    scalars = {(title, series): value for title, series, value in pipeline["scalars"]}
+    for key, value in chain_metrics.items():
+        title, _, series = key.partition("/")
+        assert scalars[(title, series)] == value
+    assert pipeline["properties"] == [{"seen_in_training": ""}]
     # The test step ran on an agent without the weights file: it used the train step's artifact.
     trained = pickle.loads(Path(outputs["train_model"]["artifact"]).read_bytes())
     assert not Path(trained.weights).exists()

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +73,16 @@ def test_repeated_run_reuses_completed_stages(ws):
     assert statuses(second) == expected
     assert second["metrics"] == first["metrics"]  # the same results, reported again
     assert "test/soccernet_ball_001-ver:1.0.2" in again.stdout
+    # The reused run's folder holds what it reports (links to the run that made them) and says so.
+    run_dir = Path(second["run_dir"])
+    weights = Path(second["artefacts"]["weights"])
+    assert weights.is_relative_to(run_dir) and weights.is_file()
+    assert weights.resolve() == Path(first["artefacts"]["weights"]).resolve()
+    assert any((run_dir / "predictions").rglob("*.txt")) and (run_dir / "data_check.json").is_file()
+    record = json.loads((run_dir / "run_record.json").read_text())
+    assert record["artefacts"] == second["artefacts"]
+    # The run id is said first: after Ctrl-C it is what --resume takes.
+    assert again.stderr.index(f"run {second['run_id']}") < again.stderr.index("get_config")
 
     partial = ws.cli(*run_args("--from-stage", "test_model"))
     assert partial.returncode == 0, partial.stderr
@@ -101,6 +112,22 @@ def test_unknown_stage_and_unknown_run_are_input_errors(ws):
     assert bad_stage.returncode == 2 and "--from-stage" in bad_stage.stderr
     bad_run = ws.cli(*run_args("--resume", "no-such-run"))
     assert bad_run.returncode == 2 and "--resume" in bad_run.stderr
+
+
+def test_resume_with_another_config_is_refused_naming_both(ws):
+    run_dir = ws.outputs / "aicska" / "debug" / "20261130-000000-other-abcdef"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({
+        "run_id": run_dir.name, "stages": [], "request": {
+            "config_name": "aicska/object_detection/ultralytics/ball/other.yaml", "model_type": "ultralytics",
+            "project": "aicska"}}))
+    write_config(ws, epochs=1)
+    result = ws.cli(*run_args("--resume", run_dir.name))
+    assert result.returncode == 2, result.stdout + result.stderr
+    message = result.stderr.replace("\n", " ")
+    assert "other.yaml" in message and CONFIG in message and "without --resume" in message
+    assert "Traceback" not in result.stderr
+    assert json.loads((run_dir / "run.json").read_text())["stages"] == []  # untouched
 
 
 @pytest.mark.slow
@@ -148,3 +175,8 @@ def test_run_killed_during_training_resumes_from_its_checkpoint(ws, model_type):
     assert trained["epochs"] == 12
     assert "test/soccernet_ball_001-ver:1.0.2/mAP@0.5" in manifest["metrics"]
     assert tree_digest(ws.catalog) == before  # source datasets byte-identical
+    # One leaderboard row per run and dataset, however often the run was continued.
+    board = ws.cli("leaderboard", "--project", "aicska", "--csv", str(ws.root / "board.csv"))
+    assert board.returncode == 0, board.stderr
+    rows = [line for line in (ws.root / "board.csv").read_text().splitlines()[1:] if run_dir.name in line]
+    assert len(rows) == 1, rows

@@ -77,14 +77,17 @@ def test_dry_run_lists_sessions(offline_run, tmp_path: Path) -> None:
     ws, run_dir, ids = offline_run
     result = ws.cli("sync", "--dry-run", timeout=60, CLEARML_CONFIG_FILE=str(tmp_path / "none.conf"))
     assert result.returncode == 0, result.stderr
-    for task_id in ids:
-        assert f"would upload: {task_id}" in result.stdout
+    # Each session said as a person recognises it: what kind of task, which project and name.
+    for task_id, name in zip(ids, ["get_config", "train_model", "pipeline"]):
+        (line,) = [line for line in result.stdout.splitlines() if task_id in line]
+        assert line.startswith("would upload: training task") and f"'run1 {name}'" in line
+        assert "t/debug/pipeline/object_detection" in line
     assert "3 session(s) to upload" in result.stdout
 
     only_run = ws.cli("sync", "--run", str(run_dir), "--dry-run", timeout=60,
                       CLEARML_CONFIG_FILE=str(tmp_path / "none.conf"))
     assert only_run.returncode == 0, only_run.stderr
-    assert all(f"would upload: {task_id}" in only_run.stdout for task_id in ids)
+    assert all(task_id in only_run.stdout for task_id in ids)
 
 
 def test_no_server_configured_fails_fast(offline_run, tmp_path: Path) -> None:
@@ -94,6 +97,8 @@ def test_no_server_configured_fails_fast(offline_run, tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
     assert result.returncode == 3, result.stdout + result.stderr
     assert "ClearML is not configured" in result.stderr and "clearml-init" in result.stderr
+    # no advice to run offline: sync needs a server whatever the settings environment is
+    assert "ENV_FOR_DYNACONF=local_debug" not in result.stderr and "sync needs a ClearML server" in result.stderr
     assert "Traceback" not in result.stderr
     assert not list(ws.cache.rglob("*.synced"))
 
@@ -121,7 +126,7 @@ def test_synced_sessions_are_skipped(offline_run, tmp_path: Path) -> None:
     try:
         result = ws.cli("sync", "--dry-run", timeout=60, CLEARML_CONFIG_FILE=str(tmp_path / "none.conf"))
         assert result.returncode == 0, result.stderr
-        assert f"would upload: {ids[0]}" not in result.stdout
+        assert ids[0] not in result.stdout
         assert f"already synced: {ids[0]} → srv123" in result.stderr
         assert "2 session(s) to upload" in result.stdout
 

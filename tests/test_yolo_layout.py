@@ -92,7 +92,7 @@ def test_anything_else_in_an_images_folder_is_left_out_by_a_frame_list(catalog, 
 def test_disk_caching_of_images_gets_per_frame_links_and_its_own_layout(catalog, tmp_path):
     def config(**train_config):
         return PipelineConfig.model_validate({
-            "model_type": "ultralytics", "train_data": {"datasets": [TRAIN, OTHER]},
+            "tags": ["t"], "model_type": "ultralytics", "train_data": {"datasets": [TRAIN, OTHER]},
             "val_data": {"datasets": [VAL]}, "test_data": {"datasets": [VAL]}, "train_config": train_config,
         })
 

@@ -10,12 +10,15 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator,
+    BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_serializer, field_validator, model_validator,
 )
 
 from balldet.data.dataset import DATASET_ID_PATTERN
 from balldet.data.frames import valid_frame_patterns
 from balldet.errors import ConfigError
+
+# `train_data: pretrained`: no training, the weights named in train_config are tested as they are.
+PRETRAINED = "pretrained"
 
 _ID_FIX = "a dataset id is the 32 lower-case hex characters ClearML shows (see `balldet datasets list`)"
 
@@ -87,10 +90,16 @@ class PipelineConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tags: list[str] = Field(default_factory=list, description="tags put on the pipeline task")
+    tags: list[str] = Field(
+        min_length=1, description="tags put on the pipeline task (the team's leaderboards filter runs by tag)"
+    )
     model_type: str = Field(description="a model type from balldet's registry")
     train_data: DataSection | None = Field(
-        default=None, description="training datasets; omit to test a pretrained model only"
+        description="training datasets; or the word `pretrained` to skip training and test the weights "
+        "named in train_config as they are",
+        json_schema_extra=lambda schema: schema.update(
+            anyOf=[s for s in schema["anyOf"] if s.get("type") != "null"] + [{"const": PRETRAINED}]
+        ),
     )
     val_data: ValSection | None = Field(default=None, description="validation datasets or split")
     test_data: DataSection = Field(description="datasets the model is tested on, each reported apart")
@@ -108,6 +117,47 @@ class PipelineConfig(BaseModel):
         if bad:
             raise ValueError(f"tags must be non-empty and contain no comma: {bad!r}")
         return tags
+
+    @field_validator("train_data", mode="before")
+    @classmethod
+    def _pretrained_is_said(cls, value: Any) -> Any:
+        if value == PRETRAINED:
+            return None
+        if value is None:
+            raise ValueError(f"empty; list the training datasets, or write `train_data: {PRETRAINED}` to only "
+                             "test the weights named in train_config")
+        if isinstance(value, str):
+            raise ValueError(f"{value!r} is neither a mapping with datasets nor the word {PRETRAINED!r}")
+        return value
+
+    @field_serializer("train_data")
+    def _say_pretrained(self, value: DataSection | None) -> Any:
+        return PRETRAINED if value is None else value
+
+    @property
+    def trains(self) -> bool:
+        """False when the config only tests pretrained weights (``train_data: pretrained``)."""
+        return self.train_data is not None
+
+    @property
+    def train_ids(self) -> list[str]:
+        return self.train_data.datasets if self.train_data is not None else []
+
+    @property
+    def val_ids(self) -> list[str]:
+        return self.val_data.datasets if self.val_data else []
+
+    @property
+    def dataset_ids(self) -> list[str]:
+        """Every dataset the run reads, each once, in config order."""
+        return list(dict.fromkeys([*self.train_ids, *self.val_ids, *self.test_data.datasets]))
+
+    @property
+    def seen_in_training(self) -> list[str]:
+        """Test datasets the config also trains or validates on (declared overlap): their test results
+        say how well the model fits data it has seen, and are marked so wherever they are shown."""
+        fit = {*self.train_ids, *self.val_ids}
+        return [i for i in self.test_data.datasets if i in fit]
 
 
 def json_schema() -> dict[str, Any]:
@@ -148,6 +198,11 @@ def _describe(error: dict[str, Any]) -> str:
     if kind == "string_pattern_mismatch":
         return f"{error['input']!r} is not a dataset id; {_ID_FIX}"
     if kind == "missing":
+        if error["loc"] == ("train_data",):
+            return ("required field is missing: list the training datasets (train_data: {datasets: [...]}), "
+                    f"or write `train_data: {PRETRAINED}` to only test the weights named in train_config")
+        if error["loc"] == ("tags",):
+            return "required field is missing: give at least one tag (the leaderboards find runs by tag)"
         return "required field is missing"
     message = error["msg"].removeprefix("Value error, ")
     return message
@@ -181,8 +236,8 @@ def validate_config(
                 "make them agree (or pick the config written for that backend)",
             )
         )
-    if config is not None and config.train_data is None and config.val_data is not None:
-        problems.append(("val_data", "validation data is only used with train_data; remove it"))
+    if config is not None and not config.trains and config.val_data is not None:
+        problems.append(("val_data", "validation data is only used when training; remove it"))
     if problems or config is None:
         raise ConfigError(problems, source=source)
     return config

@@ -43,6 +43,12 @@ class ConfigError(ProblemList):
     title = "invalid pipeline config"
 
 
+class UsageError(ProblemList):
+    """Command-line flags that do not fit together or name something that does not exist."""
+
+    title = "invalid command line"
+
+
 class SettingsError(BalldetError):
     """settings.toml / ENV_FOR_DYNACONF / BALLDET_* overrides are invalid."""
 

@@ -68,12 +68,22 @@ class Settings(BaseModel):
     frame_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_FRAME_PATTERNS))
     queues: Queues = Field(default_factory=Queues)
     remote: Remote = Field(default_factory=Remote)
+    # ClearML pipeline of each model type (default: the model type): the team's leaderboards are
+    # each one pipeline's runs table, so every run of a backend goes into the same pipeline.
+    pipeline_names: dict[str, str] = Field(default_factory=dict)
 
     _check_patterns = field_validator("frame_patterns")(valid_frame_patterns)
 
     def project_path(self, project: str) -> str:
         """ClearML project of the pipeline runs: ``<project>/<mode>/pipeline/object_detection``."""
         return f"{project}/{self.mode}/pipeline/object_detection"
+
+    def pipeline_name(self, model_type: str) -> str:
+        return self.pipeline_names.get(model_type, model_type)
+
+    def pipeline_project(self, project: str, model_type: str) -> str:
+        """Where ClearML keeps a pipeline's runs: ``<project path>/.pipelines/<pipeline name>``."""
+        return f"{self.project_path(project)}/.pipelines/{self.pipeline_name(model_type)}"
 
     @property
     def clearml_dir(self) -> Path:
@@ -128,7 +138,7 @@ def load_settings(env: str | None = None, settings_file: Path | None = None) -> 
     for key in ("configs_root", "catalog_dir", "cache_dir", "output_dir"):
         if key in values and values[key] is not None:
             values[key] = (base / Path(str(values[key])).expanduser()).resolve()
-    for section in ("queues", "remote"):
+    for section in ("queues", "remote", "pipeline_names"):
         if isinstance(values.get(section), dict):
             values[section] = {k.lower(): v for k, v in values[section].items()}
     try:

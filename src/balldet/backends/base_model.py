@@ -87,6 +87,34 @@ class ModelWrapper(ABC):
     ) -> Iterator[Detections]:
         """Detections per image, in the order given, with a score threshold ≤ 0.001."""
 
+    def own_scores(
+        self, dataset: Any, exclude: set[str], *, weights: Path, image_size: int | None, batch_size: int,
+        device: str, work_dir: Path,
+    ) -> dict[str, float] | None:
+        """What the backend's own validation says of ``dataset`` (its images but ``exclude``), for
+        the leaderboards that show it; None for a backend whose numbers no board reads."""
+        return None
+
+
+def check_checkpoint(path: Path) -> None:
+    """A training checkpoint to resume from must be whole: torch saves a zip archive, so a file cut
+    short (a kill while saving) fails its central directory or a member's CRC. Checked without
+    unpickling anything."""
+    import zipfile
+
+    from balldet.errors import BackendError
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            broken = archive.testzip()
+    except (OSError, zipfile.BadZipFile) as exc:
+        broken = str(exc)
+    if broken:
+        raise BackendError(
+            f"the checkpoint {path} cannot be read ({broken}), so the training cannot continue from it",
+            fix="delete it to train this run from its start with --resume, or start a new run without --resume",
+        )
+
 
 def batches_of_one_size(images: Sequence[Path], batch_size: int) -> Iterator[list[int]]:
     """Indices of ``images`` in batches of at most ``batch_size`` frames of one displayed size (EXIF

@@ -13,16 +13,17 @@ import numpy as np
 import yaml
 
 from balldet.backends.base_converter import ConvertedData
-from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel
+from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel, check_checkpoint
 from balldet.backends.base_model import batches_of_one_size, in_input_order
-from balldet.backends.ultralytics_env import configure_ultralytics
+from balldet.backends.options import set_by_balldet
+from balldet.backends.ultralytics_env import configure_ultralytics, ultralytics_call
 from balldet.backends.yolo_layout import YoloLayoutConverter
 from balldet.errors import BackendError
 from balldet.registry import DATASET_CONVERTERS, MODEL_WRAPPERS
 
 NAME = "ultralytics"
-# Keys balldet sets itself: the data layout, where outputs go, and the run mode.
-MANAGED_KEYS = {"data", "project", "name", "exist_ok", "mode", "task", "resume", "source"}
+# Options balldet sets itself (see backends/options.py: one rule for every backend).
+MANAGED_KEYS = {"data", "project", "name", "exist_ok", "device", "mode", "task", "resume", "source"}
 # Defaults that differ from ultralytics' own: plots cost ~10 s per run and nobody looks at them here.
 DEFAULTS: dict[str, Any] = {"model": "yolov8n.yaml", "plots": False}
 # Predictions for mAP need every candidate box.
@@ -71,12 +72,12 @@ class UltralyticsWrapper(ModelWrapper):
         cls, train_config: dict[str, Any], *, allow_downloads: bool = False
     ) -> list[tuple[str, str]]:
         known = ultralytics_train_keys()
-        problems: list[tuple[str, str]] = []
+        problems = set_by_balldet(train_config, MANAGED_KEYS)
         for key in train_config:
             field = f"train_config.{key}"
             if key in MANAGED_KEYS:
-                problems.append((field, "set by balldet itself; remove it from train_config"))
-            elif key not in known:
+                continue
+            if key not in known:
                 close = difflib.get_close_matches(key, sorted(known), n=1)
                 hint = f"did you mean {close[0]!r}?" if close else "see ultralytics' train settings"
                 problems.append((field, f"unknown ultralytics option; {hint}"))
@@ -105,11 +106,28 @@ class UltralyticsWrapper(ModelWrapper):
         report: ScalarCallback | None = None,
         resume: bool = False,
     ) -> TrainedModel:
+        # ultralytics leaves torch's thread count and its deterministic switches set for the whole
+        # process: the next training, of either backend, would train otherwise (ultralytics_call).
+        with ultralytics_call():
+            return self._train(data, train_config, out_dir, device=device, seed=seed, report=report, resume=resume)
+
+    def _train(
+        self,
+        data: ConvertedData,
+        train_config: dict[str, Any],
+        out_dir: Path,
+        *,
+        device: str,
+        seed: int,
+        report: ScalarCallback | None,
+        resume: bool,
+    ) -> TrainedModel:
         self._configure()
         from ultralytics import YOLO
 
         checkpoint = Path(out_dir).resolve() / "train" / "weights" / "last.pt"
         if resume and checkpoint.is_file():
+            check_checkpoint(checkpoint)
             # ultralytics restores every option (data, epochs, optimizer state) from the checkpoint.
             model = YOLO(str(checkpoint))
             options: dict[str, Any] = dict(resume=True, device=_device_arg(device))
@@ -143,14 +161,15 @@ class UltralyticsWrapper(ModelWrapper):
         )
 
     def load(self, weights: Path, *, device: str) -> None:
-        self._configure()
-        from ultralytics import YOLO
-
         weights_name = str(weights)
         problems = check_weights_name("weights", weights_name, allow_downloads=self.allow_downloads)
         if problems:
             raise BackendError(problems[0][1])
-        self._model = YOLO(weights_name)
+        with ultralytics_call():
+            self._configure()
+            from ultralytics import YOLO
+
+            self._model = YOLO(weights_name)
         self._device = _device_arg(device)
 
     def predict(
@@ -167,8 +186,10 @@ class UltralyticsWrapper(ModelWrapper):
         def batches() -> Iterator[tuple[list[int], list[Detections]]]:
             for indices in batches_of_one_size(images, batch_size):
                 paths = [str(images[i]) for i in indices]
-                results = self._model.predict(paths, batch=len(paths), device=self._device, **options)
-                yield indices, [_detections(result) for result in results]
+                with ultralytics_call():  # each batch whole, so the caller runs outside it
+                    results = self._model.predict(paths, batch=len(paths), device=self._device, **options)
+                    detections = [_detections(result) for result in results]
+                yield indices, detections
 
         yield from in_input_order(batches())
 

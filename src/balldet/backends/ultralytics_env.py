@@ -1,4 +1,5 @@
-"""Making ultralytics run with no network: settings it reads once, at import, and fonts it downloads.
+"""Making ultralytics run with no network (settings it reads once, at import, and fonts it
+downloads), and without changing the process for whatever runs after it (:func:`ultralytics_call`).
 
 Used by every backend that imports ultralytics (yolov5 imports it too). The environment variables
 take effect only if ultralytics has not been imported yet in this process; the settings and fonts
@@ -7,10 +8,14 @@ are applied either way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+from balldet.backends.process_state import process_state_kept
 
 # Integrations that log or call home by themselves. balldet logs to ClearML itself.
 _INTEGRATIONS_OFF = dict(
@@ -18,6 +23,10 @@ _INTEGRATIONS_OFF = dict(
     wandb=False, sync=False, vscode_msg=False, openvino_msg=False,
 )
 _FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
+# Environment variables ultralytics sets for the whole process: thread counts at import (torch's
+# OMP_NUM_THREADS only when unset), the deterministic-training ones in init_seeds (set, or removed
+# for a non-deterministic training). Its log-level variables stay (see process_state).
+_ENV_SET_BY_ULTRALYTICS = ("OMP_NUM_THREADS", "NUMEXPR_MAX_THREADS", "CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED")
 
 
 def configure_ultralytics(cache_dir: Path, *, allow_downloads: bool) -> None:
@@ -27,8 +36,11 @@ def configure_ultralytics(cache_dir: Path, *, allow_downloads: bool) -> None:
         if not allow_downloads:
             os.environ["YOLO_OFFLINE"] = "1"
             os.environ["YOLO_AUTOINSTALL"] = "false"
-    import ultralytics
-    from ultralytics.utils import USER_CONFIG_DIR
+    # torch is imported (by process_state) before ultralytics, whose import would otherwise choose
+    # torch's thread count for the whole process; its process-wide settings are put back after.
+    with process_state_kept(_ENV_SET_BY_ULTRALYTICS):
+        import ultralytics
+        from ultralytics.utils import USER_CONFIG_DIR
 
     ultralytics.settings.update(
         **_INTEGRATIONS_OFF,
@@ -37,6 +49,34 @@ def configure_ultralytics(cache_dir: Path, *, allow_downloads: bool) -> None:
         datasets_dir=str(config_dir / "datasets"),
     )
     install_fonts(Path(USER_CONFIG_DIR))
+
+
+class _OwnThreads:
+    """The torch thread count ultralytics chose for itself when it was last called."""
+
+    count: int | None = None
+
+
+@contextlib.contextmanager
+def ultralytics_call() -> Iterator[None]:
+    """Around every import of and call into ultralytics.
+
+    Inside, torch runs with the thread count ultralytics chose for itself the last time (it chooses
+    one only when it sets up a trainer or predictor, ``select_device``: a predictor reused for later
+    batches would otherwise run them with the caller's count). Afterwards the thread count, the
+    deterministic-algorithm switches and the variables ultralytics sets are as they were, so that
+    a yolov5 training after an ultralytics one trains as it would in a process of its own (see
+    :mod:`balldet.backends.process_state`).
+    """
+    with process_state_kept(_ENV_SET_BY_ULTRALYTICS):
+        import torch
+
+        if _OwnThreads.count is not None:
+            torch.set_num_threads(_OwnThreads.count)
+        try:
+            yield
+        finally:
+            _OwnThreads.count = torch.get_num_threads()
 
 
 def install_fonts(folder: Path) -> None:

@@ -12,6 +12,7 @@ yolov5's default ``hyp.scratch-low.yaml``. Without ``weights`` the model is trai
 from __future__ import annotations
 
 import difflib
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ import numpy as np
 import yaml
 
 from balldet.backends.base_converter import ConvertedData
-from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel
+from balldet.backends.options import set_by_balldet
+from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel, check_checkpoint
 from balldet.backends.base_model import batches_of_one_size, in_input_order
-from balldet.backends.yolo_layout import YoloLayoutConverter
+from balldet.backends.yolo_layout import YoloLayoutConverter, link_split
 from balldet.backends.yolov5_compat import import_yolov5, yolov5_call
 from balldet.backends.yolov5_options import (
     MANAGED_KEYS,
@@ -80,12 +82,12 @@ class Yolov5Wrapper(ModelWrapper):
         cls, train_config: dict[str, Any], *, allow_downloads: bool = False
     ) -> list[tuple[str, str]]:
         options, aliases = yolov5_train_options()
-        problems: list[tuple[str, str]] = []
+        problems = set_by_balldet(train_config, MANAGED_KEYS)
         for key, value in train_config.items():
             field = f"train_config.{key}"
             if key in MANAGED_KEYS:
-                problems.append((field, "set by balldet itself; remove it from train_config"))
-            elif key in UNSUPPORTED_KEYS:
+                continue
+            if key in UNSUPPORTED_KEYS:
                 problems.append((field, f"not supported by balldet: {UNSUPPORTED_KEYS[key]}"))
             elif key in aliases:
                 problems.append((field, f"write it as {aliases[key]!r} (yolov5's option name)"))
@@ -130,6 +132,8 @@ class Yolov5Wrapper(ModelWrapper):
         # An interrupted run's checkpoint still holds its optimizer: yolov5 restores every option
         # from the opt.yaml beside it and continues with the next epoch.
         resuming = resume and checkpoint.is_file()
+        if resuming:
+            check_checkpoint(checkpoint)
         final: dict[str, float] = {}
         epochs_seen: list[int] = []
         with yolov5_call():
@@ -245,6 +249,34 @@ class Yolov5Wrapper(ModelWrapper):
                 yield indices, found
 
         yield from in_input_order(batches())
+
+
+    def own_scores(
+        self, dataset: Any, exclude: set[str], *, weights: Path, image_size: int | None, batch_size: int,
+        device: str, work_dir: Path,
+    ) -> dict[str, float]:
+        """yolov5's val.py on one dataset: P, R, mAP50, mAP50-95 as the team's yolov5 board shows
+        them (title ``Summary``). It reads a layout of links, so its label cache stays out of the
+        dataset; boxes as val.py keeps them (conf 0.001, IoU 0.6, 300 per frame)."""
+        work_dir = Path(work_dir).resolve()
+        layout = work_dir / "layout"
+        if layout.exists():
+            shutil.rmtree(layout)  # links only
+        entry, _ = link_split([(dataset, exclude)], layout / "test")
+        data_file = layout / "data.yaml"
+        names = dict(enumerate(dataset.names))
+        write_text_atomic(data_file, yaml.safe_dump({"path": str(layout), "train": entry, "val": entry,
+                                                     "names": names}))
+        with yolov5_call():
+            y5 = import_yolov5(self.cache_dir, allow_downloads=self.allow_downloads)
+            results = y5.val.run(
+                data=str(data_file), weights=str(Path(weights).resolve()), imgsz=image_size or DEFAULT_IMGSZ,
+                batch_size=batch_size, conf_thres=PREDICT_CONF, iou_thres=PREDICT_IOU, max_det=PREDICT_MAX_DET,
+                device=_device_arg(device), workers=0, project=str(work_dir), name="val", exist_ok=True,
+                half=False, plots=False, verbose=False,
+            )
+        # val.run returns ((P, R, mAP50, mAP50-95, *losses), maps, ...): the first tuple is the board's
+        return {name: float(value) for name, value in zip(FINAL_METRICS, results[0])}
 
 
 def _device_arg(device: str) -> str:

@@ -19,7 +19,8 @@ were.
 
 And the traps: ``train.run`` parses the real ``sys.argv``; yolov5 appends its package folder to
 ``sys.path`` and imports top-level ``models``/``utils``; its loggers build ClearML, W&B, Comet and
-Neptune loggers whenever those import; ``train.main`` runs a pip requirements check.
+Neptune loggers whenever those import; ``train.main`` runs a pip requirements check; it changes
+process-wide settings (:mod:`balldet.backends.process_state`), which :func:`yolov5_call` puts back.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from balldet.backends.process_state import ProcessState, restore_env
 from balldet.backends.ultralytics_env import configure_ultralytics, install_fonts
 from balldet.errors import BackendError
 
@@ -145,10 +147,13 @@ def yolov5_call() -> Iterator[None]:
     ``sys.argv`` is just the program name (``train.run`` parses it); yolov5's folder is on
     ``sys.path`` (its checkpoints and ``attempt_load`` import top-level ``models``); afterwards
     ``sys.argv``, ``sys.path``, the top-level ``models``/``utils`` modules and the process-wide
-    settings yolov5 changes (:class:`_ProcessState`) are as they were.
+    settings yolov5 changes (print options and environment variables at import, deterministic
+    algorithms in ``init_seeds``, CUDA_VISIBLE_DEVICES in ``select_device``; torch's thread count
+    too, which decides a training's result: see :mod:`balldet.backends.process_state`) are as
+    they were.
     """
     root = yolov5_root().resolve()
-    state = _ProcessState.capture()
+    state = ProcessState.capture(_ENV_SET_BY_YOLOV5)
     saved_argv = sys.argv
     saved_path = list(sys.path)
     had_top_level = {n for n in sys.modules if n.partition(".")[0] in _TOP_LEVEL_NAMES}
@@ -171,56 +176,6 @@ def yolov5_call() -> Iterator[None]:
                 del sys.modules[name]
 
 
-@dataclass
-class _ProcessState:
-    """Process-wide settings yolov5 changes besides its own modules: print options and environment
-    variables at import, deterministic algorithms (``init_seeds``) and CUDA_VISIBLE_DEVICES
-    (``select_device``) when it trains or loads."""
-
-    numpy_print: dict[str, Any]
-    torch_print: dict[str, Any]
-    deterministic: tuple[bool, bool, bool]
-    env: dict[str, str | None]
-
-    @classmethod
-    def capture(cls) -> _ProcessState:
-        import numpy
-        import torch
-        import torch._tensor_str as tensor_str
-
-        return cls(
-            numpy_print=numpy.get_printoptions(),
-            torch_print=dict(vars(tensor_str.PRINT_OPTS)),
-            deterministic=(
-                torch.are_deterministic_algorithms_enabled(),
-                torch.is_deterministic_algorithms_warn_only_enabled(),
-                torch.backends.cudnn.deterministic,
-            ),
-            env={k: os.environ.get(k) for k in _ENV_SET_BY_YOLOV5},
-        )
-
-    def restore(self) -> None:
-        import numpy
-        import torch
-        import torch._tensor_str as tensor_str
-
-        numpy.set_printoptions(**self.numpy_print)
-        for key, value in self.torch_print.items():
-            setattr(tensor_str.PRINT_OPTS, key, value)
-        enabled, warn_only, cudnn = self.deterministic
-        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
-        torch.backends.cudnn.deterministic = cudnn
-        _restore_env(self.env)
-
-
-def _restore_env(saved: dict[str, str | None]) -> None:
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
 @contextlib.contextmanager
 def _import_environment(config_dir: Path) -> Iterator[None]:
     """Settings yolov5 reads once, at import; third-party loggers it would set up are not importable."""
@@ -236,7 +191,7 @@ def _import_environment(config_dir: Path) -> Iterator[None]:
         for name in blocked:
             if sys.modules.get(name, 0) is None:
                 del sys.modules[name]
-        _restore_env(saved)
+        restore_env(saved)
 
 
 def _drop_integration_ads(record: logging.LogRecord) -> bool:

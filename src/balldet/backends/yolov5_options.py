@@ -16,7 +16,7 @@ import yaml
 from balldet.backends.yolov5_compat import yolov5_root
 from balldet.errors import BackendError
 
-# Keys balldet sets itself: the data layout, where outputs go, the device, and the run mode.
+# Options balldet sets itself (see backends/options.py: one rule for every backend).
 MANAGED_KEYS = {"data", "project", "name", "exist_ok", "device", "resume", "local_rank", "save_dir"}
 # Options that publish runs or datasets elsewhere, or run something else than one training.
 UNSUPPORTED_KEYS = {

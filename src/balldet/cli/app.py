@@ -58,6 +58,14 @@ def _main(
     _state["debug"] = debug
 
 
+def format_measure(value: float | None) -> str:
+    """A measure for a person: 4 decimals, or "n/a" where it is undefined (the evaluator's -1, as
+    pycocotools', for a class or area range without ground truth) or missing."""
+    if value is None or value != value or value == -1.0:
+        return "n/a"
+    return f"{value:.4f}"
+
+
 def load_cli_settings():
     from balldet.settings import load_settings
 

@@ -18,19 +18,22 @@ def configs_validate(
     model_type: Annotated[
         str | None, typer.Option("--model_type", "--model-type", help="Also check it agrees.")
     ] = None,
+    skip_datasets: Annotated[
+        bool, typer.Option("--skip-datasets", help="Do not look the dataset ids up (catalog or server).")
+    ] = False,
 ) -> None:
-    """Validate a pipeline config; every problem is listed at once (exit code 2)."""
-    from balldet.stages.get_config import get_config
-    from balldet.stages.process_config import process_config
+    """Validate a pipeline config and look its datasets up; every problem is listed at once (exit code 2)."""
+    from balldet.pipeline.runner import check_config
 
     settings = load_cli_settings()
-    config = process_config(
-        get_config(config_name, settings.configs_root), model_type, allow_downloads=settings.allow_downloads,
-        frame_patterns=settings.frame_patterns,
-    )
-    out.print(f"[green]ok[/] {config_name}: model_type={config.model_type}, "
-              f"{len(config.train_data.datasets) if config.train_data else 0} train / "
-              f"{len(config.test_data.datasets)} test datasets")
+    checked = check_config(settings, config_name, model_type, datasets=not skip_datasets)
+    config = checked.config
+    for note in checked.notes:
+        out.print(f"[yellow]note:[/] {note}", highlight=False)
+    training = f"{len(config.train_ids)} train" if config.trains else "no training (pretrained weights)"
+    looked_up = " (dataset ids not looked up)" if skip_datasets else ""
+    out.print(f"[green]ok[/] {config_name}: model_type={config.model_type}, {training} / "
+              f"{len(config.test_data.datasets)} test datasets{looked_up}", highlight=False)
 
 
 @configs_app.command("schema")

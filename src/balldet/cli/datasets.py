@@ -69,7 +69,8 @@ def datasets_check(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every finding to this JSON file.")] = None,
     images: Annotated[bool, typer.Option("--images/--no-images", help="Check image headers (slower).")] = True,
     leakage: Annotated[
-        bool, typer.Option("--leakage/--no-leakage", help="Look for frames shared between the datasets.")
+        bool, typer.Option("--leakage/--no-leakage",
+                           help="Look for frames shared between the datasets, and copies inside each.")
     ] = True,
     examples: Annotated[int, typer.Option("--examples", min=0, help="Example files shown per kind.")] = 3,
     frame_patterns: Annotated[
@@ -81,7 +82,7 @@ def datasets_check(
 ) -> None:
     """Check labels, images and leakage between datasets.
 
-    Exit code 0 when nothing is found, 1 when there are findings, 2 on bad input (unknown id,
+    Exit code 0 when nothing but warnings is found, 1 when there are problems, 2 on bad input (unknown id,
     folder without images/ or data.yaml, class names that cannot be known, a frame pattern that is
     not a usable regular expression).
     """
@@ -105,17 +106,19 @@ def datasets_check(
         # No cache here (unlike prepare_data): a check asked for reads the files as they are now, edits
         # in place included, which the cache keys (folder states) do not see.
         report = check_datasets(refs, images=images, progress=on_progress)
-        if leakage and len(refs) > 1:
+        if leakage:
             report.extend(find_leakage({"datasets": refs}, progress=on_progress, frames=frames))
 
     out.print(report.summary(examples=0).splitlines()[0], highlight=False)
-    if not report.ok:
-        table = Table(title="findings")
+    if report.findings:
+        from balldet.data.checks import WARNING_KINDS
+
+        table = Table(title="findings (warnings change no exit code)" if report.warnings else "findings")
         for column in ("kind", "count", "examples"):
             table.add_column(column, overflow="fold")
         for kind, count in report.counts.items():
             shown = [f"{f.dataset}/{f.where}: {f.message}" for f in report.by_kind(kind)[:examples]]
-            table.add_row(kind, str(count), "\n".join(shown))
+            table.add_row(f"{kind} (warning)" if kind in WARNING_KINDS else kind, str(count), "\n".join(shown))
         out.print(table)
     if json_out is not None:
         write_json_atomic(json_out, report.to_json())

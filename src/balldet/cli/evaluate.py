@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from balldet.cli.app import app, load_cli_settings, out, reports_errors
+from balldet.cli.app import app, format_measure, load_cli_settings, out, reports_errors
 
 
 @app.command()
@@ -57,7 +57,7 @@ def evaluate(
     table.add_column("measure")
     table.add_column("value", justify="right")
     for name, value in scores.metrics.items():
-        table.add_row(name, f"{value:.4f}")
+        table.add_row(name, format_measure(value))
     out.print(table)
     if json_out is not None:
         write_json_atomic(json_out, {

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from balldet.cli.app import app, err, load_cli_settings, out, reports_errors
+from balldet.cli.app import app, err, format_measure, load_cli_settings, out, reports_errors
 
 
 ConfigName = Annotated[
@@ -48,30 +48,32 @@ def run(
 
     Locally, stages whose inputs are unchanged since an earlier run are reused (--force redoes all).
     """
-    from balldet.errors import ConfigError
+    from balldet.errors import UsageError
     from balldet.pipeline.request import RunRequest
     from balldet.pipeline.runner import preflight, run_pipeline
     from balldet.stages import STAGE_NAMES
 
     settings = load_cli_settings()
     if from_stage is not None and from_stage not in STAGE_NAMES:
-        raise ConfigError([("--from-stage", f"unknown stage {from_stage!r}; stages: {', '.join(STAGE_NAMES)}")])
+        raise UsageError([("--from-stage", f"unknown stage {from_stage!r}; stages: {', '.join(STAGE_NAMES)}")])
     if (resume or force or from_stage) and settings.execution == "remote":
-        raise ConfigError([("--resume/--force/--from-stage", "only for local runs; on a server ClearML caches steps")])
+        raise UsageError([("--resume/--force/--from-stage", "only for local runs; on a server ClearML caches steps")])
     if dry_run and settings.execution != "remote":
-        raise ConfigError([("--dry-run", f"only for remote environments (ENV_FOR_DYNACONF=remote_debug); "
+        raise UsageError([("--dry-run", f"only for remote environments (ENV_FOR_DYNACONF=remote_debug); "
                             f"{settings.env!r} runs here")])
+    from balldet.stages.get_config import canonical_config_name
+
     request = RunRequest(
-        config_name=config_name, model_type=model_type, project=project,
+        config_name=canonical_config_name(config_name, settings.configs_root), model_type=model_type, project=project,
         resume=resume, force=force, from_stage=from_stage,
     )
     if dry_run:
         from balldet.pipeline.runner import dry_run_remote
 
-        preflight(settings, request, check_server=False)
+        _print_notes(preflight(settings, request, check_server=False).notes)
         _print_dry_run(dry_run_remote(settings, request))
         return
-    preflight(settings, request)
+    _print_notes(preflight(settings, request).notes)
     err.print(
         f"balldet: env [bold]{settings.env}[/] ({settings.execution}, {settings.mode}, "
         f"clearml {'offline' if settings.clearml_offline else 'online'}) → {settings.project_path(project)}"
@@ -79,6 +81,11 @@ def run(
     result = run_pipeline(settings, request, on_event=_print_stage_event)
     if result is not None:
         _print_run_result(result)
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 def _print_dry_run(result: Any) -> None:
@@ -100,7 +107,13 @@ def _print_dry_run(result: Any) -> None:
 
 
 def _print_stage_event(stage: str, event: str, detail: str) -> None:
-    if event == "start":
+    if stage == "run":
+        verb = "continuing run" if event == "resume" else "run"
+        err.print(f"[bold]{verb} {detail}[/]  (after an interruption: --resume {detail.split()[0]})",
+                  highlight=False)
+    elif event == "note":
+        err.print(f"  [yellow]{stage}: {detail}[/]", highlight=False)
+    elif event == "start":
         err.print(f"[cyan]▶ {stage}[/] ({detail})")
     elif event == "reused":
         err.print(f"[green]↺ {stage}[/] {detail}")
@@ -122,9 +135,7 @@ def _print_run_result(result: Any) -> None:
         for name in ["images", *names]:
             table.add_column(name, justify="right")
         for scores in result.report.datasets:
-            table.add_row(
-                scores.prefix, str(scores.images), *[f"{scores.metrics.get(n, float('nan')):.4f}" for n in names]
-            )
+            table.add_row(scores.shown_as, str(scores.images), *[format_measure(scores.metrics.get(n)) for n in names])
         out.print(table)
     out.print(f"run folder:     {result.run_dir}")
     out.print(f"clearml project: {result.clearml_project}  (tags: {', '.join(result.tags)})")

@@ -114,6 +114,30 @@ def sessions_of_run(run_dir: Path) -> list[OfflineSession]:
     return sessions
 
 
+def describe(session: OfflineSession) -> str:
+    """A session as a person recognises it: what the task is (kind, project, name), then where."""
+    from balldet.tracking.offline_records import read_offline_task
+
+    if session.folder is not None and (session.folder / "task.json").is_file():
+        task = read_offline_task(session.folder)
+        return f"{task.type} task {task.name!r} in {task.project}  ({session.local_id}, {session.path})"
+    return f"{session.local_id}  ({session.path})"
+
+
+def _prepare_pipeline_project(session: OfflineSession) -> None:
+    """A local run's pipeline task goes into its backend's pipeline (``.../.pipelines/<name>``): make
+    that project the way ClearML makes a pipeline's, so the run shows in the pipeline's runs table."""
+    from balldet.tracking import clearml_compat
+    from balldet.tracking.offline_records import read_offline_task
+    from balldet.tracking.tasks import PIPELINE_SYSTEM_TAG
+
+    if session.folder is None or not (session.folder / "task.json").is_file():
+        return
+    task = read_offline_task(session.folder)
+    if PIPELINE_SYSTEM_TAG in task.system_tags and "/.pipelines/" in task.project:
+        clearml_compat.ensure_pipeline_project(task.project)
+
+
 def _write_marker(session: OfflineSession, server_id: str) -> None:
     from balldet.files import write_json_atomic
 
@@ -159,19 +183,27 @@ def sync(
         return
     if dry_run:
         for session in pending:
-            out.print(f"would upload: {session.local_id}  {session.path}", highlight=False, soft_wrap=True)
+            out.print(f"would upload: {describe(session)}", highlight=False, soft_wrap=True)
         out.print(f"{len(pending)} session(s) to upload (dry run: nothing uploaded)", highlight=False)
         return
 
-    from balldet.tracking.server import check_server
+    from balldet.tracking.server import OFFLINE_FIX, check_server
 
-    server = check_server(settings)
+    try:
+        server = check_server(settings)
+    except TrackingError as exc:
+        # sync uploads to the server of clearml.conf whatever the settings environment says:
+        # running offline is no way out here
+        fix = (exc.fix or "").replace(f"; {OFFLINE_FIX}", "").replace(OFFLINE_FIX, "")
+        raise TrackingError(exc.message, fix=f"{fix}; sync needs a ClearML server, in any settings environment") \
+            from None
     _connect_online(settings)
     from clearml import Task
 
     uploaded = 0
     for session in pending:
         try:
+            _prepare_pipeline_project(session)
             server_id = Task.import_offline_session(str(session.path))
         except Exception as exc:  # clearml raises ValueError and many network errors
             raise TrackingError(

@@ -26,10 +26,17 @@ Finding kinds (see :data:`KINDS`):
 * ``duplicate_box``: a row repeated in one label file (ultralytics drops the copies).
 * ``label_without_image`` / ``image_without_label``: a label file no image uses, an image with no
   label file. A ball-free frame has an *empty* label file, which is fine.
-* ``extension_case``: a dataset mixing spellings of an extension (``.JPG`` beside ``.jpg``), a label
-  file named ``.TXT``, or two images sharing a stem (and so one label file).
+* ``label_extension``: a label file named ``.TXT`` (the trainers look for ``.txt``).
+* ``same_stem``: two images sharing a stem, and so one label file.
 * ``path_outside_dataset``: an image or label file that is a link leading outside the dataset.
-* leakage: ``same_frame``, ``identical_image``, ``near_duplicate_image``, ``same_dataset``.
+* duplicates (a defect too): ``duplicate_image`` (the same bytes twice), ``duplicate_frame`` (one
+  recording's frame number twice), ``near_duplicate`` (a re-encoded or resized copy) -- inside one
+  dataset, or inside one group of several (see :mod:`balldet.data.checks_leakage`).
+* leakage: ``same_frame``, ``identical_image``, ``near_duplicate_image``.
+
+Warnings are reported (printed, in the JSON) but are no defects: they change no exit code and drop
+no frame. ``extension_case``: a dataset mixing spellings of an extension (``.JPG`` beside ``.jpg``),
+which both trainers read.
 """
 
 from __future__ import annotations
@@ -70,10 +77,12 @@ LABEL_KINDS = (
     "label_parse", "class_out_of_range", "coords_out_of_range", "box_outside_image", "non_positive_size",
     "duplicate_box",
 )
-FILE_KINDS = ("label_without_image", "image_without_label", "extension_case", "path_outside_dataset")
+FILE_KINDS = ("label_without_image", "image_without_label", "label_extension", "same_stem", "path_outside_dataset")
 IMAGE_KINDS = ("unreadable_image", "image_too_small")
-LEAKAGE_KINDS = ("same_frame", "identical_image", "near_duplicate_image", "same_dataset")
-KINDS = IMAGE_KINDS + LABEL_KINDS + FILE_KINDS + LEAKAGE_KINDS
+DUPLICATE_KINDS = ("duplicate_image", "duplicate_frame", "near_duplicate")
+LEAKAGE_KINDS = ("same_frame", "identical_image", "near_duplicate_image")
+WARNING_KINDS = ("extension_case",)
+KINDS = IMAGE_KINDS + LABEL_KINDS + FILE_KINDS + DUPLICATE_KINDS + LEAKAGE_KINDS + WARNING_KINDS
 
 MIN_IMAGE_SIZE = 10  # pixels, as ultralytics
 EDGE_TOLERANCE = 1e-3  # normalised: rounding of 6-decimal labels never reaches it
@@ -105,7 +114,16 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        return not self.findings
+        """No finding but warnings."""
+        return not self.problems
+
+    @property
+    def problems(self) -> list[Finding]:
+        return [f for f in self.findings if f.kind not in WARNING_KINDS]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.kind in WARNING_KINDS]
 
     @property
     def counts(self) -> dict[str, int]:
@@ -134,12 +152,14 @@ class CheckReport:
         """A few lines for a terminal or a log."""
         head = (f"{len(self.datasets)} dataset(s), {self.images} images, {self.labels} label files, "
                 f"{self.boxes} boxes: ")
-        if self.ok:
+        if not self.findings:
             return head + "no problems found"
-        lines = [head + f"{len(self.findings)} finding(s)"]
+        warned = f", {len(self.warnings)} warning(s)" if self.warnings else ""
+        lines = [head + f"{len(self.problems)} problem(s){warned}"]
         for kind, count in self.counts.items():
             shown = ", ".join(f"{f.dataset}/{f.where}" for f in self.by_kind(kind)[:examples])
-            lines.append(f"  {kind}: {count}  e.g. {shown}")
+            label = f"warning {kind}" if kind in WARNING_KINDS else kind
+            lines.append(f"  {label}: {count}  e.g. {shown}")
         return "\n".join(lines)
 
 
@@ -240,12 +260,13 @@ def scan_layout(ref: DatasetRef) -> Layout:
             usual = max(counts, key=lambda s: (counts[s], s == s.lower()))
             if suffix != usual:
                 findings.append(Finding("extension_case", name, f"images/{image}", None,
-                                        f"extension {suffix!r} beside {counts[usual]} image(s) with {usual!r}"))
+                                        f"extension {suffix!r} beside {counts[usual]} image(s) with {usual!r} "
+                                        "(both trainers read either; a warning only)"))
 
     by_stem: dict[str, str] = {}
     for image, stem, _ in image_parts:
         if stem in by_stem:
-            findings.append(Finding("extension_case", name, f"images/{image}", None,
+            findings.append(Finding("same_stem", name, f"images/{image}", None,
                                     f"same stem as images/{by_stem[stem]}: both would use labels/{stem}.txt"))
         else:
             by_stem[stem] = image
@@ -257,7 +278,7 @@ def scan_layout(ref: DatasetRef) -> Layout:
             message = f"label extension {suffix!r}: trainers look for {stem}.txt"
             if stem + ".txt" in listed:
                 message += ", which exists too (this file is ignored)"
-            findings.append(Finding("extension_case", name, f"labels/{label}", None, message))
+            findings.append(Finding("label_extension", name, f"labels/{label}", None, message))
         label_stems.add(stem)
         if stem not in by_stem:
             findings.append(Finding("label_without_image", name, f"labels/{label}", None,

@@ -1,7 +1,12 @@
-"""Leakage between datasets: the same frame, the same bytes, or nearly the same picture twice.
+"""Leakage and duplicates: the same frame, the same bytes, or nearly the same picture twice.
 
-Pairs are only looked for between *different* datasets (neighbouring video frames inside one
-dataset are expected to look alike). Everything is bucketed, never all pairs:
+A pair of images across groups (train/val against test), or across datasets when one group is
+checked (``balldet datasets check a b``: the team's rule, a frame in at most one dataset), is
+*leakage*: ``same_frame``, ``identical_image``, ``near_duplicate_image``. A pair inside one dataset,
+or inside one group of several (two training datasets), is a *duplicate*, a defect of the data:
+``duplicate_frame``, ``duplicate_image``, ``near_duplicate``. Near duplicates that are not leakage are
+only reported when frame identity does not explain them: two frames of one recording at most
+:data:`CLOSE_FRAMES` apart look alike because a static camera filmed them moments apart. Everything is bucketed, never all pairs:
 
 * ``same_frame``: a dict keyed by (recording, frame number) from the dataset name and the file
   stem (:mod:`balldet.data.frames`).
@@ -15,7 +20,9 @@ dataset are expected to look alike). Everything is bucketed, never all pairs:
   grayscale thumbnails: re-encoded or slightly resized copies differ by a few grey levels everywhere,
   distinct frames of a static camera differ a lot where players moved (99th percentile of the
   difference on synthetic frames: copies <= 5, distinct frames >= 34).
-* ``same_dataset``: one dataset folder given in two groups (e.g. in train and in test).
+
+One dataset folder given in two groups (e.g. in train and in test) is declared overlap, the config's
+choice: it is checked once, in the first group.
 
 Each pair is reported once, as the strongest kind: identical_image, then same_frame, then near_duplicate_image.
 
@@ -44,8 +51,15 @@ from balldet.files import write_json_atomic
 MAX_DISTANCE = 7  # dHash bits: candidate pairs (exact recall up to 7 with 4 bands and 1-bit probes)
 THUMB_P99 = 16.0  # grey levels: confirmed near duplicate when 99% of thumbnail pixels differ less
 BANDS = 4
+# Frames of one recording this close (10 s at 25 fps) may look the same: a static camera, play stopped.
+CLOSE_FRAMES = 250
 BAND_BITS = 16
-FINDINGS_VERSION = 1  # bump when what is found changes, so remembered findings are not reused
+FINDINGS_VERSION = 2  # bump when what is found changes, so remembered findings are not reused
+
+# A pair inside one dataset, or inside one group of several (two training datasets), is no leakage
+# but a duplicate: a defect of the data, handled like the other defects.
+DUPLICATE_OF = {"identical_image": "duplicate_image", "same_frame": "duplicate_frame",
+                "near_duplicate_image": "near_duplicate"}
 
 
 class _Images:
@@ -120,49 +134,55 @@ def _find_leakage(groups: dict[str, list[DatasetRef]], progress: Progress | None
                   thumb_p99: float, cache_dir: Path | None, frames: FrameIdentity) -> list[Finding]:
     findings: list[Finding] = []
     members: list[tuple[str, DatasetRef]] = []
-    seen: dict[Path, str] = {}
+    seen: set[Path] = set()
     for group, refs in groups.items():
         for ref in refs:
             key = Path(ref.path).resolve()
-            if key in seen:
-                if seen[key] != group:
-                    findings.append(Finding("same_dataset", ref.label, ".", None,
-                                            f"the dataset is in both {seen[key]!r} and {group!r}"))
-                continue
-            seen[key] = group
-            members.append((group, ref))
+            if key not in seen:  # one dataset in two groups is declared overlap, not leakage
+                seen.add(key)
+                members.append((group, ref))
     prints = dataset_fingerprints([ref for _, ref in members], cache_dir=cache_dir, progress=progress)
     images = _Images(members, prints)
     owner = images.owner
+    member_group = [group for group, _ in members]
+    several_groups = len(groups) > 1
     reported: set[tuple[int, int]] = set()
+
+    def leaks(i: int, j: int) -> bool:
+        """Across groups (train/val against test), or across datasets when one group is checked."""
+        if owner[i] == owner[j]:
+            return False
+        return member_group[owner[i]] != member_group[owner[j]] or not several_groups
 
     def report(kind: str, i: int, j: int, message: str) -> None:
         pair = (min(i, j), max(i, j))
         if pair in reported:
             return
         reported.add(pair)
+        if not leaks(i, j):
+            kind = DUPLICATE_OF[kind]
         findings.append(Finding(kind, images.ref(pair[1]).label, images.file(pair[1]), None,
                                 f"{message} {images.describe(pair[0])}"))
 
-    # byte-identical files: only sizes that occur in more than one dataset, and in those only digests
-    # seen twice (at 100k images nearly every size is shared, a digest hardly ever)
+    # byte-identical files: only sizes shared by two images, and in those only digests seen twice
     digest_counts = Counter(images.digests)
     by_size: dict[int, list[int]] = defaultdict(list)
     for i, size in enumerate(images.sizes):
         if size is not None:
             by_size[size].append(i)
     for ids in by_size.values():
-        if len(ids) < 2 or all(owner[i] == owner[ids[0]] for i in ids):
+        if len(ids) < 2:
             continue
-        ids = [i for i in ids if digest_counts[images.digests[i]] > 1]
-        first_of: dict[str, dict[int, int]] = defaultdict(dict)
+        first_of: dict[str, dict[int, int]] = defaultdict(dict)  # digest -> dataset -> first image
         for i in ids:
             digest = images.digests[i]
-            if digest is None:
+            if digest is None or digest_counts[digest] < 2:
                 continue
             firsts = first_of[digest]
+            if owner[i] in firsts:  # a copy inside its own dataset
+                report("identical_image", firsts[owner[i]], i, "same bytes as")
             for dataset, j in firsts.items():
-                if dataset != owner[i]:
+                if dataset != owner[i]:  # and against the first copy in another dataset
                     report("identical_image", j, i, "same bytes as")
                     break
             firsts.setdefault(owner[i], i)
@@ -178,16 +198,18 @@ def _find_leakage(groups: dict[str, list[DatasetRef]], progress: Progress | None
     for i, (recording, frame) in enumerate(identities):
         if frame is None or identity_counts[(recording, frame)] < 2:
             continue
-        for j in seen_at[(recording, frame)]:
-            if owner[j] != owner[i]:
-                report("same_frame", j, i, f"recording {recording} frame {frame} is also")
-                break
+        if seen_at[(recording, frame)]:
+            report("same_frame", seen_at[(recording, frame)][0], i, f"recording {recording} frame {frame} is also")
         seen_at[(recording, frame)].append(i)
 
-    # near duplicates: dHash candidates within max_distance, confirmed on thumbnails
+    # near duplicates: dHash candidates within max_distance, confirmed on thumbnails. Two frames of
+    # one recording moments apart look alike because the camera does not move: frame identity
+    # explains them, so (unless they leak) they are no duplicates.
     thumbs = Thumbnails(cache_dir)
-    for j, i in _close_pairs(images.hashes, owner, max_distance):
+    for j, i in _close_pairs(images.hashes, max_distance):
         if (j, i) in reported:
+            continue
+        if not leaks(i, j) and _close_in_time(identities[i], identities[j]):
             continue
         if _similar(thumbs.get(images.ref(i), images.names[i]), thumbs.get(images.ref(j), images.names[j]),
                     thumb_p99):
@@ -197,12 +219,16 @@ def _find_leakage(groups: dict[str, list[DatasetRef]], progress: Progress | None
     return findings
 
 
-def _close_pairs(hashes: list[int | None], owner: list[int], max_distance: int) -> list[tuple[int, int]]:
-    """Every pair ``(j, i)``, ``j < i``, of images of different datasets whose dHashes differ in at
-    most ``max_distance`` (<= 7) bits, ordered by ``i`` then ``j``."""
+def _close_in_time(a: tuple[str, int | None], b: tuple[str, int | None]) -> bool:
+    """Frames of one recording at most :data:`CLOSE_FRAMES` apart."""
+    return a[1] is not None and b[1] is not None and a[0] == b[0] and abs(a[1] - b[1]) <= CLOSE_FRAMES
+
+
+def _close_pairs(hashes: list[int | None], max_distance: int) -> list[tuple[int, int]]:
+    """Every pair ``(j, i)``, ``j < i``, of images whose dHashes differ in at most ``max_distance``
+    (<= 7) bits, ordered by ``i`` then ``j``."""
     ids = np.array([i for i, value in enumerate(hashes) if value is not None], dtype=np.int64)
     values = np.array([value for value in hashes if value is not None], dtype=np.uint64)
-    datasets = np.asarray(owner, dtype=np.int64)[ids]
     found = []
     for b in range(BANDS):
         band = ((values >> np.uint64(b * BAND_BITS)) & np.uint64((1 << BAND_BITS) - 1)).astype(np.int32)
@@ -225,9 +251,7 @@ def _close_pairs(hashes: list[int | None], owner: list[int], max_distance: int) 
             where = np.arange(ends[-1]) + np.repeat(starts[targets] - (ends - sizes), sizes)
             close = np.flatnonzero(_popcount(np.repeat(values[probes], sizes) ^ ordered[where]) <= max_distance)
             a, c = probes[np.searchsorted(ends, close, side="right")], order[where[close]]
-            keep = datasets[a] != datasets[c]
-            if bit is None:
-                keep &= c < a  # each pair once, and no image with itself
+            keep = c < a if bit is None else np.ones(len(a), dtype=bool)  # each pair once, no image with itself
             found.append((a[keep], c[keep]))
     if not found:
         return []

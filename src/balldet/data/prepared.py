@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from balldet.data.dataset import DatasetRef
@@ -27,6 +29,12 @@ class PreparedData(BaseModel):
     # Frames left out of training because the checks found them broken (label_defects: drop).
     dropped_frames: list[FrameRef] = Field(default_factory=list)
     check_counts: dict[str, int] = Field(default_factory=dict)
+    # Test datasets the config also trains or validates on (declared overlap): results marked.
+    seen_in_training: list[str] = Field(default_factory=list)
+    # Lines for the user: warnings of the checks, the validation frames held out.
+    notes: list[str] = Field(default_factory=list)
+    # where the full check report was written (a JSON file), if anywhere
+    check_report: Path | None = None
 
     def all_datasets(self) -> list[DatasetRef]:
         seen: dict[str, DatasetRef] = {}

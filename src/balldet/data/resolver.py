@@ -19,14 +19,36 @@ class DatasetResolver:
         self.use_clearml = use_clearml
 
     def check_known(self, dataset_ids: list[str]) -> list[tuple[str, str]]:
-        """Ids that cannot be resolved, as (id, reason), without fetching any data."""
-        if self.use_clearml:
-            return []  # a server lookup happens in prepare_data; nothing to check cheaply here
-        return [
-            (i, f"not in the local catalog {self.catalog.root}")
-            for i in dataset_ids
-            if i not in self.catalog
-        ]
+        """Ids that cannot be resolved, as (id, reason), without fetching any data: the local catalog,
+        then (with a server) ClearML's dataset metadata."""
+        unknown = []
+        for dataset_id in dataset_ids:
+            if dataset_id in self.catalog:
+                try:
+                    self.catalog.get(dataset_id)  # its metadata must be readable too
+                except DatasetError as exc:
+                    unknown.append((dataset_id, f"cannot be used: {exc.message}"))
+                continue
+            if not self.use_clearml:
+                unknown.append((dataset_id, f"is not in the local catalog {self.catalog.root}"))
+                continue
+            try:
+                _clearml_dataset(dataset_id)
+            except DatasetError as exc:
+                unknown.append((dataset_id, f"is not on the ClearML server ({exc.message})"))
+        return unknown
+
+    def describe(self, dataset_id: str) -> str:
+        """``<name>-ver:<version>`` of a known dataset (metadata only), else the id."""
+        try:
+            if dataset_id in self.catalog:
+                return self.catalog.get(dataset_id).label
+            if self.use_clearml:
+                dataset = _clearml_dataset(dataset_id)
+                return f"{dataset.name}-ver:{dataset.version}"
+        except DatasetError:
+            pass
+        return dataset_id
 
     def resolve(self, dataset_id: str) -> DatasetRef:
         if dataset_id in self.catalog:
@@ -36,17 +58,22 @@ class DatasetResolver:
         return _resolve_on_clearml(dataset_id)
 
 
-def _resolve_on_clearml(dataset_id: str) -> DatasetRef:
-    """Fetch a ClearML dataset into ClearML's local cache (read-only: never written to)."""
+def _clearml_dataset(dataset_id: str) -> Any:
+    """A ClearML dataset's metadata (nothing is downloaded)."""
     from clearml import Dataset
 
     try:
-        dataset = Dataset.get(dataset_id=dataset_id)
+        return Dataset.get(dataset_id=dataset_id)
     except Exception as exc:  # clearml raises ValueError or its own errors for unknown ids
         raise DatasetError(
             f"ClearML dataset {dataset_id} cannot be found: {exc}",
             fix="check the id in the ClearML web UI (Datasets), and the server in clearml.conf",
         ) from exc
+
+
+def _resolve_on_clearml(dataset_id: str) -> DatasetRef:
+    """Fetch a ClearML dataset into ClearML's local cache (read-only: never written to)."""
+    dataset = _clearml_dataset(dataset_id)
     folder = Path(dataset.get_local_copy())
     info = dataset_info_from_clearml(dataset_id, dataset.name, dataset.version, dataset.tags,
                                      dataset._task.get_parameters_as_dict())

@@ -30,9 +30,11 @@ def plot_scored_dataset(
     truth: Sequence[FrameTruth],
     detections: Sequence[Detections],
     *,
-    num_classes: int,
+    class_names: Sequence[str],
 ) -> dict[str, Path]:
-    """PR curve, F1 against score threshold, and sample frames with ground truth and predictions."""
+    """PR curve (one line per class, by name), F1 against score threshold, and sample frames with
+    ground truth and predictions."""
+    num_classes = len(class_names)
     stem = Path(folder) / _file_name(label)
     gts = [t.to_image_gt() for t in truth]
     dets = [detections_to_image_dets(d) for d in detections]
@@ -40,7 +42,8 @@ def plot_scored_dataset(
     # Frames with a ball first: they show what the model finds and misses.
     order = sorted(range(len(images)), key=lambda i: (len(truth[i].rows) == 0, i))[:8]
     return {
-        "PR curve": plot_pr_curve(result, stem.with_name(stem.name + "_pr.png"), title=f"{label}: precision-recall"),
+        "PR curve": plot_pr_curve(result, stem.with_name(stem.name + "_pr.png"), title=f"{label}: precision-recall",
+                                  class_names=dict(enumerate(class_names))),
         "F1 vs threshold": plot_f1_vs_threshold(
             (gts, dets), stem.with_name(stem.name + "_f1.png"), title=f"{label}: F1 against score threshold"
         ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from balldet.evaluation.threshold_curve import ThresholdCurve, threshold_curve
 from balldet.files import write_bytes_atomic
 
 DPI = 120
+# Dataset names on the x axis are wrapped to lines of about this many characters.
+LABEL_WIDTH = 26
 GT_COLOR = "#1fbf3f"
 DET_COLOR = "#e8202a"
 # Frames are shrunk to this width before drawing: a grid of full-HD frames would make huge PNGs.
@@ -67,17 +70,34 @@ def _grouped_bars(
             ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=1, rotation=90 if len(series) > 3 else 0)
             for p in pos[~present]:
                 ax.text(p, 0.01, "n/a", ha="center", va="bottom", fontsize=7, color="0.4", rotation=90)
-    # Dataset names are long (``test/name-ver:1.0``): slanted, they do not run into each other.
-    slanted = len(groups) > 1 and max(len(g) for g in groups) > 12
-    ax.set_xticks(x, list(groups))
-    if slanted:
-        ax.tick_params(axis="x", labelrotation=20)
-        for label in ax.get_xticklabels():
-            label.set(ha="right", rotation_mode="anchor")
+    # Dataset names are long (``test/<recording name>-ver:1.0.0 (seen in training)``): wrapped on
+    # their own separators into a few short lines, each cluster's label stays under its cluster.
+    ax.set_xticks(x, [wrap_label(g) for g in groups], fontsize=8)
     top = np.nanmax(np.where(values >= 0, values, np.nan)) if np.any(values >= 0) else 1.0
     ax.set_ylim(0, max(1.0, float(top)) * 1.15)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
+
+
+def wrap_label(text: str, width: int = LABEL_WIDTH) -> str:
+    """``text`` in lines of at most about ``width`` characters, broken after ``/``, ``-``, ``_``,
+    ``:`` or a space (dataset names have no other place to break), never inside a word part."""
+    parts = re.findall(r"[^/\-_: ]*[/\-_: ]?", text)
+    lines, line = [], ""
+    for part in filter(None, parts):
+        if line and len(line) + len(part) > width:
+            lines.append(line.rstrip())
+            line = ""
+        line += part
+    return "\n".join([*lines, line.rstrip()]) if line else "\n".join(lines)
+
+
+def _legend_below(fig: Figure, labels: Sequence[str], *, title: str | None = None, fontsize: int = 8) -> None:
+    """The legend under the chart, in as many columns as the figure's width holds whole labels."""
+    longest = max((len(label) for label in labels), default=1)
+    inches_per_column = 0.6 + longest * fontsize * 0.0085  # a character is about 0.6 em wide
+    ncols = max(1, min(len(labels), int(fig.get_figwidth() // inches_per_column)))
+    fig.legend(loc="outside lower center", ncols=ncols, fontsize=fontsize, title=title)
 
 
 def _palette(n: int) -> list[Any]:
@@ -192,11 +212,12 @@ def plot_dataset_bars(
     values = np.array(
         [[float(scores[d].get(m, math.nan)) for d in datasets] for m in metrics], dtype=np.float64
     ).reshape(len(metrics), len(datasets))
-    fig = _new_figure(max(5.0, 1.0 + 1.1 * len(datasets) * max(1, len(metrics)) / 2), 4.6)
+    label_lines = max((wrap_label(d).count("\n") + 1 for d in datasets), default=1)
+    fig = _new_figure(max(5.0, 1.0 + 2.0 * len(datasets)), 4.0 + 0.16 * label_lines)
     ax = fig.add_subplot()
     if datasets:
         _grouped_bars(ax, datasets, list(metrics), values, value_labels=True)
-        fig.legend(loc="outside lower center", ncols=min(4, len(metrics)), fontsize=9)  # off the bars
+        _legend_below(fig, list(metrics), fontsize=9)  # off the bars
     else:
         _say_empty(ax, "no datasets")
     ax.set(title=title, ylabel="score")
@@ -234,14 +255,18 @@ def plot_leaderboard(
     values = np.array([[table.get((r, d), math.nan) for d in datasets] for r in runs], dtype=np.float64)
     values = values.reshape(len(runs), len(datasets))
     n_bars = len(runs) * len(datasets)
-    legend_rows = math.ceil(len(runs) / 3)
-    fig = _new_figure(min(24.0, max(7.0, 1.5 + 0.45 * n_bars)), 5.0 + 0.2 * legend_rows)
+    labels = [f"{r} ({model_of[r]})" if model_of[r] else r for r in runs]
+    # Wide enough for a legend column of whole run names, and for the bars.
+    longest = max((len(label) for label in labels), default=10)
+    width = min(24.0, max(7.0, 1.5 + 0.45 * n_bars, 1.0 + longest * 8 * 0.0085))
+    columns = max(1, int(width // (0.6 + longest * 8 * 0.0085)))
+    label_lines = max((wrap_label(d).count("\n") + 1 for d in datasets), default=1)
+    fig = _new_figure(width, 4.6 + 0.16 * label_lines + 0.2 * math.ceil(len(runs) / columns))
     ax = fig.add_subplot()
     if n_bars:
-        labels = [f"{r} ({model_of[r]})" if model_of[r] else r for r in runs]
         _grouped_bars(ax, datasets, labels, values, value_labels=n_bars <= 48)
         # Below the chart, so many runs do not squeeze the bars.
-        fig.legend(loc="outside lower center", ncols=3, fontsize=8, title="run (model type)")
+        _legend_below(fig, labels, title="run (model type)")
     else:
         _say_empty(ax, f"no runs with {metric}")
     ax.set(title=title or f"Leaderboard: {metric}", ylabel=metric)

@@ -26,7 +26,7 @@ from balldet.stages.convert_data import convert_data
 from balldet.stages.get_config import LoadedConfig
 from balldet.stages.prepare_data import prepare_data
 from balldet.stages.process_config import process_config
-from balldet.stages.test_model import TestReport, test_model
+from balldet.stages.test_model import TestReport, record_on_pipeline, test_model
 from balldet.stages.train_model import train_model
 from balldet.tracking.reporter import ClearMLReporter
 from balldet.tracking.session import configure_clearml
@@ -126,8 +126,11 @@ def test_model_on_agent(
     if not Path(trained.weights).is_file() and train_task_id:
         # Trained on another agent: fetch the weights the train step uploaded.
         trained = trained.model_copy(update={"weights": artifact_local_copy(train_task_id, "model")})
-    return test_model(
+    report = test_model(
         config, localize(data, settings), trained, _work_dir(settings, task) / "predictions",
         cache_dir=settings.cache_dir, device=settings.device, allow_downloads=settings.allow_downloads,
         report=ClearMLReporter(task),
     )
+    # The results on the pipeline's own task too: the leaderboards are the pipeline's runs table.
+    record_on_pipeline(report, trained, ClearMLReporter(pipeline_task()))
+    return report

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from balldet.data.catalog import LocalCatalog
 from balldet.data.checks import throttled_progress
 from balldet.data.resolver import DatasetResolver
-from balldet.errors import ConfigError
+from balldet.errors import UsageError
 from balldet.files import write_json_atomic
 from balldet.pipeline.request import RunRequest
 from balldet.pipeline.stage_store import inputs_key, load_output, save_output
@@ -26,12 +26,12 @@ from balldet.stages.convert_data import convert_data
 from balldet.stages.get_config import get_config
 from balldet.stages.prepare_data import prepare_data
 from balldet.stages.process_config import process_config
-from balldet.stages.test_model import TestReport, test_model
+from balldet.stages.test_model import TestReport, record_on_pipeline, test_model
 from balldet.stages.train_model import train_model
 from balldet.tracking.reporter import Reporter
 from balldet.tracking.run_record import build_run_record, write_run_record
 from balldet.tracking.session import configure_clearml
-from balldet.tracking.tasks import open_task
+from balldet.tracking.tasks import PIPELINE_SYSTEM_TAG, open_task
 
 # ClearML task types of the stages' tasks.
 _TASK_TYPES = {
@@ -54,9 +54,35 @@ def find_run(runs_root: Path, run: str) -> Path:
     for candidate in (Path(run), runs_root / run):
         if (candidate / "run.json").is_file():
             return candidate.resolve()
-    raise ConfigError(
+    raise UsageError(
         [("--resume", f"no run {run!r} (looked for run.json in {run} and {runs_root / run})")],
     )
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """A run's ``run.json``; one clear error (exit 2) when it cannot be read."""
+    path = run_dir / "run.json"
+    try:
+        manifest = json.loads(path.read_text())
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("request"), dict):
+            raise ValueError("not a run record")
+        return manifest
+    except (OSError, ValueError) as exc:
+        raise UsageError([("--resume", f"{path} cannot be read ({exc}); the run cannot be continued, start "
+                           "it again without --resume")]) from None
+
+
+def check_same_run(manifest: dict[str, Any], request: RunRequest, run_dir: Path) -> None:
+    """``--resume`` continues the run it names, with the config and backend that run was started with."""
+    started = manifest["request"]
+    problems = []
+    for field in ("config_name", "model_type", "project"):
+        if started.get(field) != getattr(request, field):
+            problems.append((f"--{field}", f"run {run_dir.name} was started with {field} {started.get(field)!r}, "
+                             f"not {getattr(request, field)!r}; resume it with the same one, or start a new run "
+                             "without --resume"))
+    if problems:
+        raise UsageError(problems)
 
 
 class RunResult(BaseModel):
@@ -67,6 +93,8 @@ class RunResult(BaseModel):
     tags: list[str]
     stages: list[dict[str, Any]]
     pipeline_task: dict[str, Any] | None
+    artefacts: dict[str, str] = {}
+    seen_in_training: list[str] = []
     report: TestReport | None = None
 
 
@@ -104,8 +132,9 @@ class LocalPipeline:
         if request.resume:
             self.run_dir = find_run(runs_root, request.resume)
             self.run_id = self.run_dir.name
-            manifest = json.loads((self.run_dir / "run.json").read_text())
-            self.previous_stages = {e["name"]: e for e in manifest.get("stages", [])}
+            manifest = read_manifest(self.run_dir)
+            check_same_run(manifest, request, self.run_dir)
+            self.previous_stages = {e["name"]: e for e in manifest.get("stages", []) if isinstance(e, dict)}
         else:
             self.run_id = new_run_id(request.config_name)
             self.run_dir = runs_root / self.run_id
@@ -165,6 +194,8 @@ class LocalPipeline:
     def run(self) -> RunResult:
         configure_clearml(self.settings)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # Said first: after Ctrl-C, this is what `--resume` takes.
+        self.on_event("run", "resume" if self.request.resume else "start", f"{self.run_id}  ({self.run_dir})")
         outputs: dict[str, Any] = {}
         functions = self._stage_functions()
         status = "failed"
@@ -185,6 +216,9 @@ class LocalPipeline:
                     save_output(self.run_dir / "stages", name, outputs[name])
                     if self.cache_key and name not in ALWAYS_RUN:
                         save_output(self._cache_folder(), name, outputs[name])
+                if name == "prepare_data":
+                    for note in outputs[name].notes:
+                        self.on_event(name, "note", note)
                 if name == "process_config":
                     self.cache_key = inputs_key(
                         outputs["get_config"].content, self.request.model_type, outputs[name], resolver
@@ -252,38 +286,65 @@ class LocalPipeline:
             if entry["status"] == "running":
                 entry["status"] = "failed"
         config = outputs.get("process_config")
+        artefacts = self._hold_artefacts(outputs)
         record = build_run_record(
             loaded=outputs.get("get_config"), request=self.request, settings=self.settings,
             data=outputs.get("prepare_data"), seed=getattr(config, "seed", None), run_id=self.run_id,
         )
+        record["artefacts"] = artefacts
         record_file = self.run_dir / "run_record.json"
         write_run_record(record_file, record)
         tags = [*self.pipeline.tags, f"run:{self.run_id}"] + ([] if status == "completed" else ["failed"])
+        # A run of the backend's pipeline, as the team's leaderboards (a pipeline's runs table) group
+        # them; named after its config.
+        project = self.settings.pipeline_project(self.request.project, self.request.model_type)
         with open_task(
-            self.clearml_project, f"pipeline {self.request.config_name}", task_type="controller", tags=tags
+            project, Path(self.request.config_name).stem, task_type="controller", tags=tags,
+            system_tags=[PIPELINE_SYSTEM_TAG],
         ) as (reporter, record):
             reporter.parameters(self.request.model_dump(), section="Args")
-            reporter.parameters({"env": self.settings.env, "run_id": self.run_id}, section="run")
+            reporter.parameters({"env": self.settings.env, "run_id": self.run_id,
+                                 "config_name": self.request.config_name}, section="run")
             if loaded is not None:
                 reporter.configuration("pipeline_config", loaded.content)
-            if report is not None:
-                for key, value in report.scalars().items():
-                    title, _, series = key.rpartition("/")
-                    reporter.scalar(title, series, value, 0)
-            if trained is not None:
-                # What the backend says of itself (e.g. yolov5's P, R, mAP50, mAP50-95), kept apart.
-                for name, value in trained.backend_metrics.items():
-                    reporter.scalar("backend", name, value, 0)
+            if report is not None and trained is not None:
+                record_on_pipeline(report, trained, reporter)
             reporter.artifact("stages", self.stage_records)
             # What explains the run months later: config content, commits, dataset hashes, versions.
             reporter.artifact("run_record", record_file)
             pipeline_task = record.as_dict()
-        manifest = self._write_manifest(status, pipeline_task, report)
+        manifest = self._write_manifest(status, pipeline_task, report, artefacts)
         manifest.pop("metrics")
         return RunResult(**manifest, report=report)
 
+    def _hold_artefacts(self, outputs: dict[str, Any]) -> dict[str, str]:
+        """What the run produced, inside its folder: outputs reused from an earlier run with the same
+        inputs are linked here (weights, predictions, the data check report)."""
+        trained, report, data = outputs.get("train_model"), outputs.get("test_model"), outputs.get("prepare_data")
+        weights = Path(trained.weights) if trained is not None else None
+        wanted = [
+            ("weights", weights, self.run_dir / "weights" / (weights.name if weights else "")),
+            ("predictions", report.predictions_dir if report is not None else None, self.run_dir / "predictions"),
+            ("data_check", data.check_report if data is not None else None, self.run_dir / "data_check.json"),
+        ]
+        held = {}
+        for name, source, inside in wanted:
+            if source is None or not Path(source).exists():
+                continue
+            source = Path(source).resolve()
+            if not source.is_relative_to(self.run_dir.resolve()):
+                inside.parent.mkdir(parents=True, exist_ok=True)
+                if inside.is_symlink() or inside.exists():
+                    inside.unlink()
+                inside.symlink_to(source, target_is_directory=source.is_dir())
+                held[name] = str(inside)
+            else:
+                held[name] = str(source)
+        return held
+
     def _write_manifest(
-        self, status: str, pipeline_task: dict[str, Any] | None, report: TestReport | None = None
+        self, status: str, pipeline_task: dict[str, Any] | None, report: TestReport | None = None,
+        artefacts: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         manifest = {
             "run_id": self.run_id,
@@ -293,6 +354,8 @@ class LocalPipeline:
             "tags": self.pipeline.tags,
             "stages": self.stage_records,
             "pipeline_task": pipeline_task,
+            "artefacts": artefacts or {},
+            "seen_in_training": report.seen_in_training() if report else [],
             "metrics": report.scalars() if report else {},
         }
         write_json_atomic(self.run_dir / "run.json", {**manifest, "request": self.request.model_dump()})

@@ -85,10 +85,12 @@ def build_pipeline_controller(
     from clearml import PipelineController
 
     controller = PipelineController(
-        name=Path(request.config_name).stem,
+        # One pipeline per backend, as the team's leaderboards (a pipeline's runs table each) group runs.
+        name=settings.pipeline_name(request.model_type),
         project=settings.project_path(request.project),
         version=__version__,
         add_pipeline_tags=False,
+        add_run_number=False,
         repo=source.repo,
         repo_commit=source.commit,
         working_dir=source.working_dir,
@@ -96,6 +98,7 @@ def build_pipeline_controller(
         skip_global_imports=True,
     )
     task = clearml_compat.controller_task(controller)
+    task.set_name(Path(request.config_name).stem)  # each run named after its config
     # Not the launching process's script: the services agent runs the controller module of the
     # checkout, which rebuilds this pipeline from the parameters below.
     task.set_script(

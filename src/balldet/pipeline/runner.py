@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel, Field
+
+from balldet.config import PipelineConfig
 from balldet.data.catalog import LocalCatalog
 from balldet.data.resolver import DatasetResolver
 from balldet.errors import ConfigError
@@ -14,32 +17,56 @@ from balldet.stages.get_config import get_config
 from balldet.stages.process_config import process_config
 
 
-def preflight(settings: Settings, request: RunRequest, *, check_server: bool = True) -> None:
-    """Config, model type and dataset ids, checked before any data is fetched or task created."""
+class Preflight(BaseModel):
+    """A config checked before anything runs, and what the user should hear about it."""
+
+    config: PipelineConfig
+    notes: list[str] = Field(default_factory=list)
+
+
+def check_config(
+    settings: Settings, config_name: str, model_type: str | None, *, datasets: bool = True, server: bool = True
+) -> Preflight:
+    """Config, model type and (``datasets``) its dataset ids, checked before any data is fetched or
+    task created; every problem at once. With a server (``server``), it is checked first (exit 3)."""
     config = process_config(
-        get_config(request.config_name, settings.configs_root),
-        request.model_type,
+        get_config(config_name, settings.configs_root),
+        model_type,
         allow_downloads=settings.allow_downloads,
         frame_patterns=settings.frame_patterns,
     )
-    resolver = DatasetResolver(LocalCatalog(settings.catalog_dir), use_clearml=not settings.clearml_offline)
-    problems = []
-    sections = [("train_data", config.train_data), ("val_data", config.val_data), ("test_data", config.test_data)]
-    for section, spec in sections:
-        if spec is None:
-            continue
-        for dataset_id, reason in resolver.check_known(spec.datasets):
-            position = spec.datasets.index(dataset_id)
-            problems.append(
-                (f"{section}.datasets.{position}", f"dataset {dataset_id} {reason}; "
-                 "run `balldet datasets list` (or `balldet datasets synth` for the synthetic ones)")
-            )
-    if problems:
-        raise ConfigError(problems, source=request.config_name)
-    if check_server and not settings.clearml_offline:
-        from balldet.tracking.server import check_server as check_clearml_server
+    if server and not settings.clearml_offline:
+        from balldet.tracking.server import check_server
 
-        check_clearml_server(settings)
+        check_server(settings)
+    names: dict[str, str] = {}
+    notes = []
+    if datasets and not server and not settings.clearml_offline:
+        datasets = False  # they live on the server, which is not to be asked here (a dry run)
+        notes.append("dataset ids not looked up: they are on the ClearML server, which a dry run does not ask")
+    if datasets:
+        resolver = DatasetResolver(LocalCatalog(settings.catalog_dir), use_clearml=not settings.clearml_offline)
+        problems = []
+        sections = [("train_data", config.train_ids), ("val_data", config.val_ids),
+                    ("test_data", config.test_data.datasets)]
+        for section, ids in sections:
+            for dataset_id, reason in resolver.check_known(ids):
+                problems.append(
+                    (f"{section}.datasets.{ids.index(dataset_id)}", f"dataset {dataset_id} {reason}; "
+                     "run `balldet datasets list` (or `balldet datasets synth` for the synthetic ones)")
+                )
+        if problems:
+            raise ConfigError(problems, source=config_name)
+        names = {i: resolver.describe(i) for i in config.seen_in_training}
+    if config.seen_in_training:
+        listed = ", ".join(names.get(i, i) for i in config.seen_in_training)
+        notes.append(f"declared overlap: {listed} also in train_data/val_data; their test results are "
+                     "marked \"seen in training\"")
+    return Preflight(config=config, notes=notes)
+
+
+def preflight(settings: Settings, request: RunRequest, *, check_server: bool = True) -> Preflight:
+    return check_config(settings, request.config_name, request.model_type, server=check_server)
 
 
 def run_pipeline(

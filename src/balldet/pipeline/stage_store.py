@@ -52,21 +52,21 @@ def load_output(folder: Path, name: str) -> tuple[bool, Any]:
         return False, None
     try:
         value = _ADAPTERS[name].validate_json(path.read_text())
-    except ValueError:
-        return False, None  # written by another balldet version: redo the stage
+    except (OSError, ValueError):
+        return False, None  # unreadable, cut short, or written by another balldet version: redo the stage
     if isinstance(value, ConvertedData) and not value.data_file.is_file():
         return False, None
     if isinstance(value, TrainedModel) and not Path(value.weights).is_file():
+        return False, None
+    if isinstance(value, TestReport) and value.predictions_dir is not None and not value.predictions_dir.is_dir():
         return False, None
     return True, value
 
 
 def inputs_key(config_text: str, model_type: str, config: PipelineConfig, resolver: DatasetResolver) -> str:
     """What the stages after process_config depend on: config, backend, balldet, dataset contents."""
-    ids = [*(config.train_data.datasets if config.train_data else []),
-           *(config.val_data.datasets if config.val_data else []), *config.test_data.datasets]
     datasets = []
-    for dataset_id in dict.fromkeys(ids):
+    for dataset_id in config.dataset_ids:
         if dataset_id in resolver.catalog:
             ref = resolver.catalog.get(dataset_id)
             datasets.append([ref.id, ref.version, ref.number_samples, ref.folder_state()])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,12 @@ def convert_data(config: PipelineConfig, data: PreparedData, layouts_root: Path)
     out_dir = Path(layouts_root) / f"{config.model_type}-{layout_key(config, data, options)}"
     marker = out_dir / MARKER
     if marker.is_file() and (out_dir / "data.yaml").is_file():
-        return ConvertedData.model_validate_json(marker.read_text())
+        try:
+            return ConvertedData.model_validate_json(marker.read_text())
+        except (OSError, ValueError):
+            pass  # a layout is a cache: an unreadable one is built again
+    if out_dir.exists():
+        shutil.rmtree(out_dir)  # links only (never their targets): what a half-built layout left
     converted = converter().convert(data, out_dir, options=options)
     write_text_atomic(marker, converted.model_dump_json(indent=2))
     return converted

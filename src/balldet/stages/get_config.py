@@ -19,10 +19,22 @@ class LoadedConfig(BaseModel):
     sha256: str
 
 
+def canonical_config_name(config_name: str, configs_root: Path) -> str:
+    """The config's path relative to the configs root, also when given as a path from the current
+    folder (``configs/aicska/...``, tab-completed) or an absolute one inside the root."""
+    root = Path(configs_root).resolve()
+    if (root / config_name).is_file():
+        return config_name
+    given = Path(config_name).expanduser().resolve()
+    if given.is_file() and given.is_relative_to(root):
+        return given.relative_to(root).as_posix()
+    return config_name
+
+
 def resolve_config_path(config_name: str, configs_root: Path) -> Path:
     """``config_name`` relative to ``configs_root``; names that leave the root are refused."""
     root = Path(configs_root).resolve()
-    path = (root / config_name).resolve()
+    path = (root / canonical_config_name(config_name, root)).resolve()
     if not path.is_relative_to(root):
         raise ConfigError(
             [("--config_name", f"{config_name!r} points outside the configs root {root}")]
@@ -35,6 +47,7 @@ def resolve_config_path(config_name: str, configs_root: Path) -> Path:
 
 
 def get_config(config_name: str, configs_root: Path) -> LoadedConfig:
+    config_name = canonical_config_name(config_name, configs_root)
     path = resolve_config_path(config_name, configs_root)
     content = path.read_text(encoding="utf-8")
     return LoadedConfig(

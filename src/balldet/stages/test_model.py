@@ -17,6 +17,10 @@ from balldet.evaluation.predictions import load_truth
 from balldet.files import write_text_atomic
 from balldet.registry import get_model_wrapper
 from balldet.tracking.reporter import Reporter
+from balldet.tracking.tasks import SEEN_PROPERTY
+
+
+SEEN_IN_TRAINING = "seen in training"
 
 
 class DatasetScores(BaseModel):
@@ -25,20 +29,59 @@ class DatasetScores(BaseModel):
     label: str
     images: int
     metrics: dict[str, float]
+    # a test dataset the config also trains or validates on (declared overlap)
+    seen_in_training: bool = False
+    # validation frames held out of this training dataset (no val_data given), not the whole dataset
+    held_out: bool = False
 
     @property
     def prefix(self) -> str:
-        """Scalar title as the team's leaderboards name it: ``test/<name>-ver:<version>``."""
+        """``test/<name>-ver:<version>``: what the team's leaderboards show before each measure."""
         return f"{self.split}/{self.label}"
+
+    @property
+    def shown_as(self) -> str:
+        """How a person reads the row's name: the prefix, marked when the data was seen in training."""
+        notes = [SEEN_IN_TRAINING] * self.seen_in_training + ["held-out frames"] * self.held_out
+        return self.prefix + (f" ({', '.join(notes)})" if notes else "")
 
 
 class TestReport(BaseModel):
     model_type: str
     weights: Path
     datasets: list[DatasetScores]
+    predictions_dir: Path | None = None
+    # Single values (ClearML title ``Summary``) for the boards that read them (the yolov5 one):
+    # ``test/<dataset>/P``, ``R``, ``mAP50``, ``mAP50-95`` from the backend's own validation,
+    # ``mAP@0.5``, ``mAP@0.5:0.95`` from balldet's evaluator, ``metrics/precision``, ``metrics/recall``
+    # from the trainer's last validation.
+    summary: dict[str, float] = {}
 
     def scalars(self) -> dict[str, float]:
+        """``<split>/<dataset label>/<measure>``: ClearML title ``<split>``, series the rest."""
         return {f"{d.prefix}/{k}": v for d in self.datasets for k, v in d.metrics.items()}
+
+    def seen_in_training(self) -> list[str]:
+        return [d.prefix for d in self.datasets if d.seen_in_training]
+
+
+def record_on_pipeline(report: TestReport, model: TrainedModel, pipeline: Reporter) -> None:
+    """What the team's leaderboards read on a pipeline's run: every result scalar, the backend's own
+    figures apart (``backend``), and which test datasets were seen in training (a user property)."""
+    for key, value in report.scalars().items():
+        report_scalar(pipeline, key, value)
+    for name, value in report.summary.items():
+        pipeline.single_value(name, value)
+    for name, value in model.backend_metrics.items():
+        pipeline.scalar("backend", name, value, 0)
+    pipeline.properties({SEEN_PROPERTY: ", ".join(report.seen_in_training())})
+
+
+def report_scalar(report: Reporter, key: str, value: float) -> None:
+    """A ``<split>/<dataset>/<measure>`` scalar under the names the team's leaderboards read: title
+    ``test`` (or ``val``), series ``<dataset>-ver:<version>/<measure>``."""
+    title, _, series = key.partition("/")
+    report.scalar(title, series, value, 0)
 
 
 def test_model(
@@ -55,43 +98,72 @@ def test_model(
     wrapper = get_model_wrapper(config.model_type)(cache_dir, allow_downloads=allow_downloads)
     wrapper.load(model.weights, device=device)
 
-    def predict(ref: DatasetRef, split: str) -> tuple[list[FrameTruth], list[Detections]]:
+    def predict(ref: DatasetRef, split: str, only: frozenset[str] | None = None
+                ) -> tuple[list[FrameTruth], list[Detections]]:
         # Frames the checks dropped (label_defects: drop) cannot be scored: their labels are broken.
-        images, truth = load_truth(ref, frozenset(f.file for f in data.dropped_frames if f.dataset_id == ref.id))
+        left_out = {f.file for f in data.dropped_frames if f.dataset_id == ref.id}
+        if only is not None:
+            left_out |= set(ref.image_names()) - only
+        images, truth = load_truth(ref, frozenset(left_out))
         detections = list(
             wrapper.predict(images, batch_size=config.test_batch_size, image_size=model.image_size)
         )
         save_predictions(Path(out_dir) / split / ref.label, images, truth, detections)
         plots = plot_scored_dataset(
-            Path(out_dir) / "plots", f"{split}_{ref.label}", images, truth, detections, num_classes=len(ref.names)
+            Path(out_dir) / "plots", f"{split}_{ref.label}", images, truth, detections, class_names=ref.names
         )
         for name, path in plots.items():
             report.image(f"{split}/{ref.label}", name, path)
         return truth, detections
 
-    def record(split: str, ref: DatasetRef, images: int, metrics: dict[str, float]) -> DatasetScores:
-        scores = DatasetScores(split=split, dataset_id=ref.id, label=ref.label, images=images, metrics=metrics)
+    def record(split: str, ref: DatasetRef, images: int, metrics: dict[str, float], **flags: bool) -> DatasetScores:
+        scores = DatasetScores(split=split, dataset_id=ref.id, label=ref.label, images=images, metrics=metrics,
+                               **flags)
         for name, value in metrics.items():
-            report.scalar(scores.prefix, name, value, 0)
+            report_scalar(report, f"{scores.prefix}/{name}", value)
         return scores
 
     scored = []
     val_truth: list[FrameTruth] = []
     val_detections: list[Detections] = []
-    for ref in data.val:
-        truth, detections = predict(ref, "val")
+    held_out: dict[str, set[str]] = {}
+    for frame in data.val_frames:
+        held_out.setdefault(frame.dataset_id, set()).add(frame.file)
+    val_sets = [(ref, None) for ref in data.val] + [
+        (ref, frozenset(held_out[ref.id])) for ref in data.train if ref.id in held_out
+    ]
+    for ref, only in val_sets:
+        truth, detections = predict(ref, "val", only)
         val_truth += truth
         val_detections += detections
-        scored.append(record("val", ref, len(truth), score_frames(truth, detections, num_classes=len(ref.names))))
+        metrics = score_frames(truth, detections, num_classes=len(ref.names))
+        scored.append(record("val", ref, len(truth), metrics, held_out=only is not None))
     # The per-frame threshold is chosen on validation frames only, then applied to the test sets.
     tau = best_tau(val_truth, val_detections) if val_truth else None
+    summary: dict[str, float] = {}
     for ref in data.test:
         truth, detections = predict(ref, "test")
         metrics = score_frames(truth, detections, num_classes=len(ref.names), tau=tau)
-        scored.append(record("test", ref, len(truth), metrics))
-    bars = plot_dataset_bars({s.prefix: s.metrics for s in scored}, Path(out_dir) / "plots" / "datasets.png")
+        scores = record("test", ref, len(truth), metrics, seen_in_training=ref.id in data.seen_in_training)
+        scored.append(scores)
+        own = wrapper.own_scores(
+            ref, {f.file for f in data.dropped_frames if f.dataset_id == ref.id}, weights=Path(model.weights),
+            image_size=model.image_size, batch_size=config.test_batch_size, device=device,
+            work_dir=Path(out_dir) / "backend_val" / ref.label,
+        )
+        if own is not None:
+            ours = {"mAP@0.5": metrics["mAP@0.5"], "mAP@0.5:0.95": metrics["mAP@0.5:0.95"]}
+            summary.update({f"{scores.prefix}/{name}": value for name, value in {**own, **ours}.items()})
+    if summary:
+        trainer = {"metrics/precision": "P", "metrics/recall": "R"}
+        summary.update({name: model.backend_metrics[key] for name, key in trainer.items()
+                        if key in model.backend_metrics})
+    for name, value in summary.items():
+        report.single_value(name, value)
+    bars = plot_dataset_bars({s.shown_as: s.metrics for s in scored}, Path(out_dir) / "plots" / "datasets.png")
     report.image("summary", "scores per dataset", bars)
-    return TestReport(model_type=config.model_type, weights=model.weights, datasets=scored)
+    return TestReport(model_type=config.model_type, weights=model.weights, datasets=scored,
+                      predictions_dir=Path(out_dir), summary=summary)
 
 
 def save_predictions(
@@ -103,5 +175,6 @@ def save_predictions(
         lines = []
         for (x1, y1, x2, y2), score, cls in zip(dets.boxes, dets.scores, dets.classes):
             cx, cy, bw, bh = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h
-            lines.append(f"{int(cls)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f} {score:.6f}")
+            # scores with 6 significant digits, as ultralytics writes them (%g): low scores keep them too
+            lines.append(f"{int(cls)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f} {score:.6g}")
         write_text_atomic(folder / f"{image.stem}.txt", "\n".join(lines) + ("\n" if lines else ""))

@@ -29,8 +29,8 @@ def train_model(
         weights = wrapper_class.pretrained_weights(config.train_config)
         if not weights.endswith(".pt"):
             raise BackendError(
-                f"nothing to test: the config has no train_data and {weights!r} is not a weights file",
-                fix="add train_data, or name a trained .pt file in train_config",
+                f"nothing to test: the config says `train_data: pretrained` but {weights!r} is not a weights file",
+                fix="name a trained .pt file in train_config, or list training datasets in train_data",
             )
         imgsz = config.train_config.get("imgsz")
         return TrainedModel(

@@ -32,3 +32,19 @@ def step_names(controller: Any) -> list[str]:
 def step_node(controller: Any, step: str) -> Any:
     """A step's node: its parents, queue, parameters and caching flag (``PipelineController._nodes``)."""
     return controller._nodes[step]
+
+
+def ensure_pipeline_project(project_name: str) -> None:
+    """Create ``<path>/.pipelines/<name>`` on the server as ClearML's PipelineController does (its
+    ``_create_pipeline_projects``: the ``.pipelines`` folder hidden, the pipeline's project tagged
+    ``pipeline`` and ``hidden``), so that a local run imported into it shows in that pipeline's runs
+    table even before any server run made the project. Uses ``clearml.backend_interface.util.
+    get_or_create_project`` and ``Task._get_default_session`` (no public API creates project system
+    tags). Needs a server."""
+    from clearml import Task
+    from clearml.backend_interface.util import get_or_create_project
+
+    parent = project_name.rsplit("/", 1)[0]
+    session = Task._get_default_session()
+    get_or_create_project(session, project_name=parent, system_tags=["hidden"])
+    get_or_create_project(session, project_name=project_name, system_tags=["pipeline", "hidden"])

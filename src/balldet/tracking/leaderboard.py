@@ -14,11 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from balldet.tracking.offline_records import read_offline_task
+from balldet.tracking.offline_records import OfflineTask, read_offline_task
+from balldet.tracking.tasks import SEEN_PROPERTY
+
+# ClearML keeps a task's user properties as the hyperparameter section "properties".
+PROPERTIES_SECTION = "properties"
 
 SPLITS = ("test", "val")
 # Measures shown first, in this order; any other measure follows alphabetically.
 LEADING_MEASURES = ("mAP@0.5", "mAP@0.5:0.95", "P", "R", "F1")
+
+
+SEEN_IN_TRAINING = "seen in training"
 
 
 @dataclass
@@ -30,10 +37,16 @@ class LeaderboardRow:
     task_id: str
     tags: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    seen_in_training: bool = False
+
+    @property
+    def note(self) -> str:
+        return SEEN_IN_TRAINING if self.seen_in_training else ""
 
 
 def rows_from_scalars(
-    run: str, model_type: str, task_id: str, tags: list[str], scalars: dict[str, float], splits: Iterable[str]
+    run: str, model_type: str, task_id: str, tags: list[str], scalars: dict[str, float], splits: Iterable[str],
+    seen: str = "",
 ) -> list[LeaderboardRow]:
     """Group ``<split>/<dataset>/<measure>`` scalars into rows (dataset names may contain ':')."""
     rows: dict[tuple[str, str], LeaderboardRow] = {}
@@ -49,6 +62,10 @@ def rows_from_scalars(
             (split, dataset), LeaderboardRow(run, model_type, split, dataset, task_id, list(tags))
         )
         row.metrics[measure] = value
+    # the pipeline task's user property: the `<split>/<dataset>` prefixes of data seen in training
+    marked = {item.strip() for item in seen.split(",") if item.strip()}
+    for row in rows.values():
+        row.seen_in_training = f"{row.split}/{row.dataset}" in marked
     return list(rows.values())
 
 
@@ -72,16 +89,20 @@ def offline_rows(
     """Rows of every pipeline task recorded offline under ``offline_root`` (ClearML's offline folder)."""
     wanted = set(tags)
     splits = tuple(splits)
-    rows: list[LeaderboardRow] = []
-    for task_json in sorted(Path(offline_root).glob("offline-*/task.json")):
+    latest: dict[str, OfflineTask] = {}  # one row per run: a resumed run's latest record
+    records = sorted(Path(offline_root).glob("offline-*/task.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    for task_json in records:
         task = read_offline_task(task_json.parent)
         if task.type != "controller" or not wanted <= set(task.tags):
             continue
         if project and not (task.project == project or task.project.startswith(project + "/")):
             continue
-        run = _run_name(task.tags, task.name)
+        latest[_run_name(task.tags, task.id)] = task
+    rows: list[LeaderboardRow] = []
+    for run, task in latest.items():
+        seen = task.parameters.get(PROPERTIES_SECTION, {}).get(SEEN_PROPERTY, "")
         rows += rows_from_scalars(
-            run, _model_type(task.tags, task.parameters), task.id, task.tags, task.scalars, splits
+            run, _model_type(task.tags, task.parameters), task.id, task.tags, task.scalars, splits, seen
         )
     return rows
 
@@ -94,10 +115,17 @@ def server_rows(
 
     tasks = Task.get_tasks(
         project_name=project,
-        task_filter={"type": ["controller"], "tags": list(tags), "status": ["completed", "published"]},
+        # pipelines keep their runs in hidden sub-projects (<project>/.pipelines/<name>)
+        task_filter={"type": ["controller"], "tags": list(tags), "status": ["completed", "published"],
+                     "search_hidden": True, "order_by": ["-last_update"]},
     )
     rows: list[LeaderboardRow] = []
-    for task in tasks:
+    runs: set[str] = set()
+    for task in tasks:  # newest first: one row per run
+        run = _run_name(list(task.get_tags() or []), task.name)
+        if run in runs:
+            continue
+        runs.add(run)
         scalars = {
             f"{title}/{series}": float(values["last"])
             for title, by_series in task.get_last_scalar_metrics().items()
@@ -105,9 +133,8 @@ def server_rows(
         }
         task_tags = list(task.get_tags() or [])
         params = {"Args": {k.split("/", 1)[-1]: v for k, v in task.get_parameters().items() if k.startswith("Args/")}}
-        rows += rows_from_scalars(
-            _run_name(task_tags, task.name), _model_type(task_tags, params), task.id, task_tags, scalars, splits
-        )
+        seen = str((task.get_user_properties() or {}).get(SEEN_PROPERTY, {}).get("value", ""))
+        rows += rows_from_scalars(run, _model_type(task_tags, params), task.id, task_tags, scalars, splits, seen)
     return rows
 
 
@@ -123,16 +150,19 @@ def sort_rows(rows: list[LeaderboardRow], by: str) -> list[LeaderboardRow]:
 
 
 def table(rows: list[LeaderboardRow], columns: list[str]) -> tuple[list[str], list[list[str]]]:
-    header = ["dataset", "run", "model_type", *columns]
+    header = ["dataset", "run", "model_type", *columns, "note"]
     body = [
-        [f"{r.split}/{r.dataset}", r.run, r.model_type, *[_fmt(r.metrics.get(c)) for c in columns]]
+        [f"{r.split}/{r.dataset}", r.run, r.model_type, *[_fmt(r.metrics.get(c)) for c in columns], r.note]
         for r in rows
     ]
     return header, body
 
 
 def _fmt(value: Any) -> str:
-    return "" if value is None else f"{value:.4f}"
+    """Four decimals; empty where missing, "n/a" where undefined (the evaluator's -1)."""
+    if value is None:
+        return ""
+    return "n/a" if value == -1.0 or value != value else f"{value:.4f}"
 
 
 def to_csv(rows: list[LeaderboardRow], columns: list[str]) -> str:

@@ -14,6 +14,12 @@ from typing import Any
 
 from balldet.tracking.reporter import ClearMLReporter
 
+# ClearML's system tag of a pipeline's runs (PipelineController._tag): a pipeline's runs table lists
+# the controller tasks with it in ``<project>/.pipelines/<pipeline name>``.
+PIPELINE_SYSTEM_TAG = "pipeline"
+# The pipeline task's user property listing the test results on data seen in training.
+SEEN_PROPERTY = "seen_in_training"
+
 _TASK_OPTIONS: dict[str, Any] = dict(
     reuse_last_task_id=False,
     auto_connect_frameworks=False,
@@ -37,12 +43,14 @@ class TaskRecord:
 
 @contextmanager
 def open_task(
-    project: str, name: str, *, task_type: str, tags: list[str]
+    project: str, name: str, *, task_type: str, tags: list[str], system_tags: list[str] = ()
 ) -> Iterator[tuple[ClearMLReporter, TaskRecord]]:
     """A task that is closed whatever happens; a failure is recorded on it before closing."""
     from clearml import Task
 
     task = Task.init(project_name=project, task_name=name, task_type=task_type, tags=tags, **_TASK_OPTIONS)
+    if system_tags:
+        task.set_system_tags([*(task.get_system_tags() or []), *system_tags])
     record = TaskRecord(task)
     try:
         yield ClearMLReporter(task), record
