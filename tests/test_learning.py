@@ -34,7 +34,8 @@ TRAIN_CONFIGS = {
     # The ramp is multiplied by the schedule (linear from 1 to lrf): with lrf 0.1 the rate climbs to
     # ~0.003 by epoch 10 and falls to half that by the end, so the last epochs settle. With a rate
     # still climbing at the end (lrf 1.0, 20 epochs) the run ended anywhere between mAP@0.5 0.20 and
-    # 0.35 depending on the seed and on torch's thread count; these settings gave 0.73-0.83 on both.
+    # 0.35 depending on the seed and on torch's thread count; these settings gave 0.79-0.86 (seeds
+    # 0, 1 and 2, with 1 or 2 threads).
     "yolov5": {
         "cfg": "yolov5n.yaml", "weights": "", "imgsz": 320, "batch_size": 4, "epochs": 30, "rect": True,
         "optimizer": "AdamW", "cache": "ram", "workers": 0,

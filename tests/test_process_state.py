@@ -24,9 +24,13 @@ from balldet.data.synth import synth_dataset_id
 TRAIN = synth_dataset_id("20240416-Russian_Cup-CSKA_Moscow-vs-Baltika_Kaliningrad-01-001", "1.0.0")
 VAL = synth_dataset_id("class:ball-markup:tagme-001-02", "1.0.2")
 TINY_TRAIN = {
-    "ultralytics": {"model": "yolov8n.yaml", "epochs": 1, "imgsz": 160, "batch": 4, "workers": 0, "val": False},
-    "yolov5": {"cfg": "yolov5n.yaml", "weights": "", "epochs": 1, "imgsz": 160, "batch_size": 4, "workers": 0,
-               "noplots": True, "hyp": {"mosaic": 0.0, "warmup_epochs": 1}},
+    "ultralytics": {
+        "model": "yolov8n.yaml", "epochs": 1, "imgsz": 160, "batch": 4, "workers": 0, "val": False,
+    },
+    "yolov5": {
+        "cfg": "yolov5n.yaml", "weights": "", "epochs": 1, "imgsz": 160, "batch_size": 4, "workers": 0,
+        "hyp": {"mosaic": 0.0, "warmup_epochs": 1},
+    },
 }
 ORDERS = (("yolov5", "ultralytics"), ("ultralytics", "yolov5"))
 NETGUARD = Path(__file__).resolve().parent / "netguard"
@@ -56,7 +60,8 @@ SCRIPT = textwrap.dedent(
                               torch.is_deterministic_algorithms_warn_only_enabled(),
                               torch.backends.cudnn.deterministic,
                               torch.utils.deterministic.fill_uninitialized_memory],
-            "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED")},
+            "env": {k: os.environ.get(k)
+                    for k in ("OMP_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED")},
         }
 
     def tensors_digest(weights):
@@ -79,7 +84,9 @@ SCRIPT = textwrap.dedent(
             layout, configs[name], root / "train", device="cpu", seed=0,
             report=lambda *args: seen.add(torch.get_num_threads()),
         )
-        results[name] = {"weights": tensors_digest(trained.weights), "threads": sorted(seen), "after": settings()}
+        results[name] = {
+            "weights": tensors_digest(trained.weights), "threads": sorted(seen), "after": settings(),
+        }
     print("RESULTS " + json.dumps(results))
     """
 )
@@ -96,7 +103,8 @@ def test_each_backend_trains_the_same_whatever_trained_before_it(tiny_catalog, t
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(NETGUARD), os.environ.get("PYTHONPATH", "")])}
     processes = []
     for order in ORDERS:
-        args = [list(order), str(tiny_catalog), str(tmp_path / "-".join(order)), threads, TINY_TRAIN, TRAIN, VAL]
+        work = tmp_path / "-".join(order)
+        args = [list(order), str(tiny_catalog), str(work), threads, TINY_TRAIN, TRAIN, VAL]
         processes.append(subprocess.Popen(
             [sys.executable, "-c", SCRIPT, json.dumps(args)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -6,24 +6,26 @@ them change results:
 
 - torch's intra-op thread count. The number of threads decides how convolutions and matrix products
   split their sums, so the same seeded training ends with other weights, and a training on the edge
-  of learning can end far apart (measured with yolov5 on 2 cores: mAP@0.5 0.26 with 2 threads, 0.20
-  with 1). ultralytics sets it for every CPU training and prediction (``select_device`` calls
-  ``torch.set_num_threads(min(8, cpus - 1))``) and never sets it back: after an ultralytics training,
-  a yolov5 training in the same process ran with 1 thread instead of 2.
+  of learning can end far apart (measured on 2 cores: the learning test's yolov5 run, with its
+  former settings, reached mAP@0.5 0.26 with 2 threads and 0.20 with 1). ultralytics sets the count
+  for every CPU training and predictor (``select_device`` calls ``torch.set_num_threads(min(8,
+  cpus - 1))``) and never sets it back: after an ultralytics training, a yolov5 training in the same
+  process ran with 1 thread instead of 2.
 - ``OMP_NUM_THREADS``: ultralytics sets it to 1 when it is unset, at its import. torch reads it once,
   when torch itself is imported, so an ultralytics imported before torch decided torch's thread
   count for the rest of the process; every child process started afterwards (pipeline steps, CLI
-  subprocesses) got 1 thread too. balldet imports torch first (:func:`capture` does) and puts the
-  variable back.
+  subprocesses) got 1 thread too. balldet imports torch first (:meth:`ProcessState.capture` does)
+  and puts the variable back.
 - deterministic algorithms: each trainer switches them on for its training (ultralytics with
-  ``warn_only``, and ``torch.utils.deterministic.fill_uninitialized_memory`` off; yolov5 strict),
-  as do the variables ``CUBLAS_WORKSPACE_CONFIG`` and ``PYTHONHASHSEED`` (the latter decides set
-  and dict-of-str order in child processes).
+  ``warn_only`` and ``torch.utils.deterministic.fill_uninitialized_memory`` off, yolov5 strictly)
+  and sets ``CUBLAS_WORKSPACE_CONFIG`` and ``PYTHONHASHSEED`` (which orders sets of strings in
+  child processes).
 
 Left as the trainers set them, on purpose: OpenCV's thread count (both set 0 at import, so it is the
 same whichever came first, and both need it for forked data-loader workers), the log-level variables
-ultralytics sets at import (they change no result, and its FLOPs count relies on them later), and
-the global random generators (both seed them at the start of every training).
+ultralytics sets at import (they change no result, and keep torch's profiler quiet when ultralytics
+counts FLOPs later), and the global random generators (both seed them at the start of every
+training).
 """
 
 from __future__ import annotations

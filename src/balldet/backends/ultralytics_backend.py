@@ -109,7 +109,9 @@ class UltralyticsWrapper(ModelWrapper):
         # ultralytics leaves torch's thread count and its deterministic switches set for the whole
         # process: the next training, of either backend, would train otherwise (ultralytics_call).
         with ultralytics_call():
-            return self._train(data, train_config, out_dir, device=device, seed=seed, report=report, resume=resume)
+            return self._train(
+                data, train_config, out_dir, device=device, seed=seed, report=report, resume=resume
+            )
 
     def _train(
         self,

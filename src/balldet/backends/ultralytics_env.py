@@ -26,7 +26,9 @@ _FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
 # Environment variables ultralytics sets for the whole process: thread counts at import (torch's
 # OMP_NUM_THREADS only when unset), the deterministic-training ones in init_seeds (set, or removed
 # for a non-deterministic training). Its log-level variables stay (see process_state).
-_ENV_SET_BY_ULTRALYTICS = ("OMP_NUM_THREADS", "NUMEXPR_MAX_THREADS", "CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED")
+_ENV_SET_BY_ULTRALYTICS = (
+    "OMP_NUM_THREADS", "NUMEXPR_MAX_THREADS", "CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED",
+)
 
 
 def configure_ultralytics(cache_dir: Path, *, allow_downloads: bool) -> None:
