@@ -221,3 +221,29 @@ def test_options_balldet_sets_are_refused_the_same_way_by_every_backend():
         assert "BALLDET_DEVICE" in problems["train_config.device"]
         messages[model_type] = problems["train_config.device"]
     assert messages["ultralytics"] == messages["yolov5"]
+
+
+def test_config_name_given_as_a_path_from_here_is_understood(workspace, monkeypatch):
+    """`--config_name configs/aicska/...` (tab-completed from the repository root) names the same
+    config as `aicska/...`: the configs root's prefix is not doubled."""
+    from balldet.stages.get_config import canonical_config_name
+
+    name = workspace.write_config("aicska/object_detection/ultralytics/ball/good.yaml", minimal())
+    monkeypatch.chdir(workspace.root)
+    assert canonical_config_name(f"configs/{name}", workspace.configs) == name
+    result = workspace.cli("configs", "validate", f"configs/{name}", "--skip-datasets")
+    assert result.returncode == 0, result.stderr
+    result = workspace.cli("configs", "validate", str(workspace.configs / name), "--skip-datasets")
+    assert result.returncode == 0, result.stderr
+    missing = workspace.cli("configs", "validate", "configs/aicska/none.yaml", "--skip-datasets")
+    assert missing.returncode == 2 and "no config file" in missing.stderr
+
+
+def test_undefined_measures_read_n_a():
+    from balldet.cli.app import format_measure
+    from balldet.tracking.leaderboard import LeaderboardRow, table
+
+    assert format_measure(-1.0) == "n/a" and format_measure(float("nan")) == "n/a" and format_measure(None) == "n/a"
+    assert format_measure(0.5) == "0.5000"
+    _, body = table([LeaderboardRow("r", "yolov5", "test", "d-ver:1", "t", metrics={"mAP@0.5": -1.0})], ["mAP@0.5"])
+    assert body[0][3] == "n/a"
