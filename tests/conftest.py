@@ -58,6 +58,18 @@ def git(*args: str, cwd: Path) -> str:
     return done.stdout.strip()
 
 
+def commit_and_publish(work: Path, remote: Path) -> str:
+    """Commit everything in the folder ``work`` as a new repository's first commit, clone it bare to
+    ``remote`` and make that its ``origin`` (standing in for the team's server); the remote's URL."""
+    git("init", "-q", "-b", "main", cwd=work)
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "snapshot", cwd=work)
+    git("clone", "-q", "--bare", str(work), str(remote), cwd=remote.parent)
+    git("remote", "add", "origin", remote.as_uri(), cwd=work)
+    git("fetch", "-q", "origin", cwd=work)
+    return remote.as_uri()
+
+
 def without_clearml_task(environ) -> dict[str, str]:
     """``environ`` without the variables a ClearML task sets in its process so that child processes
     report into it: a subprocess started by a test that opened a task must start its own."""

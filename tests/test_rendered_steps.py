@@ -38,7 +38,7 @@ from balldet.data.synth import synth_dataset_id
 from balldet.pipeline.request import RunRequest
 from balldet.settings import load_settings
 from balldet.stages import STAGE_NAMES
-from conftest import NETGUARD, REPO, SETTINGS_FILE, git, make_workspace
+from conftest import NETGUARD, REPO, SETTINGS_FILE, commit_and_publish, git, make_workspace
 
 DRIVER = Path(__file__).resolve().parent / "rendered_step_driver.py"
 TRAIN = ("20240416-Russian_Cup-CSKA_Moscow-vs-Baltika_Kaliningrad-01-001", "1.0.0")
@@ -75,13 +75,7 @@ def remote(tmp_path_factory) -> tuple[str, str, Path]:
         if source.is_file():
             (work / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, work / name)
-    git("init", "-q", "-b", "main", cwd=work)
-    git("add", "-A", cwd=work)
-    git("commit", "-q", "-m", "snapshot", cwd=work)
-    git("clone", "-q", "--bare", str(work), str(root / "balldet.git"), cwd=root)
-    url = (root / "balldet.git").as_uri()
-    git("remote", "add", "origin", url, cwd=work)
-    git("fetch", "-q", "origin", cwd=work)
+    url = commit_and_publish(work, root / "balldet.git")
     return url, git("rev-parse", "HEAD", cwd=work), work
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from balldet.errors import SettingsError
 from balldet.pipeline.step_source import check_commit_on_remote, resolve_step_source
-from conftest import REPO, git
+from conftest import REPO, commit_and_publish, git
 
 
 
@@ -21,14 +21,7 @@ def checkout(tmp_path: Path) -> tuple[Path, str]:
     work = tmp_path / "work"
     work.mkdir()
     (work / "pyproject.toml").write_text('[project]\nname = "balldet"\ndependencies = ["clearml>=2.1", "torch>=2.2"]\n')
-    git("init", "-q", "-b", "main", cwd=work)
-    git("add", "-A", cwd=work)
-    git("commit", "-q", "-m", "one", cwd=work)
-    git("clone", "-q", "--bare", str(work), str(tmp_path / "remote.git"), cwd=tmp_path)
-    url = (tmp_path / "remote.git").as_uri()
-    git("remote", "add", "origin", url, cwd=work)
-    git("fetch", "-q", "origin", cwd=work)
-    return work, url
+    return work, commit_and_publish(work, tmp_path / "remote.git")
 
 
 def commit_file(work: Path, name: str) -> str:
