@@ -4,6 +4,9 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 source scripts/ensure_env.sh || exit 1
+# One torch thread per process unless asked otherwise: tests start many training processes on few
+# cores, and oversubscribed threads make CPU training many times slower.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 python -m pytest "$@"
 status=$?
 if [ "$status" -eq 5 ]; then
