@@ -26,13 +26,13 @@ import cv2
 import numpy as np
 
 from balldet.config import PipelineConfig
-from balldet.data.catalog import LocalCatalog
-from balldet.data.checks import check_datasets
-from balldet.data.dataset import DatasetInfo
-from balldet.data.prepared import PreparedData
-from balldet.data.resolver import DatasetResolver
-from balldet.data.splits import split_by_recording
-from balldet.data.synth import synthesize
+from balldet.datasets.catalog import LocalCatalog
+from balldet.checks.defects import check_datasets
+from balldet.datasets.dataset import DatasetInfo
+from balldet.datasets.prepared import PreparedData
+from balldet.datasets.resolver import DatasetResolver
+from balldet.datasets.splits import split_by_recording
+from balldet.synth.catalog import synthesize
 from balldet.registry import get_dataset_converter
 from balldet.stages.convert_data import convert_data
 from balldet.stages.prepare_data import prepare_data

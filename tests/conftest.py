@@ -148,8 +148,8 @@ def settings_env(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> Works
 @pytest.fixture(scope="session")
 def tiny_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The synthetic datasets, 12 images each, made once per test session (never modified)."""
-    from balldet.data.catalog import LocalCatalog
-    from balldet.data.synth import synthesize
+    from balldet.datasets.catalog import LocalCatalog
+    from balldet.synth.catalog import synthesize
 
     root = tmp_path_factory.mktemp("tiny-catalog")
     synthesize(LocalCatalog(root), images_per_dataset=12, seed=1)
@@ -161,7 +161,7 @@ def catalog(tiny_catalog: Path, tmp_path: Path):
     """A private copy of the synthetic catalog, safe to modify."""
     import shutil
 
-    from balldet.data.catalog import LocalCatalog
+    from balldet.datasets.catalog import LocalCatalog
 
     shutil.copytree(tiny_catalog, tmp_path / "catalog")
     return LocalCatalog(tmp_path / "catalog")

@@ -1,4 +1,4 @@
-"""`balldet.data.checks`: planted defects of every kind, leakage, ultralytics parity and the CLI."""
+"""`balldet.checks.report`: planted defects of every kind, leakage, ultralytics parity and the CLI."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from balldet.data.catalog import LocalCatalog
-from balldet.data.checks import KINDS, CheckReport, check_datasets, find_leakage
-from balldet.data.dataset import DatasetRef
+from balldet.datasets.catalog import LocalCatalog
+from balldet.checks.defects import check_datasets
+from balldet.checks.leakage import find_leakage
+from balldet.checks.report import KINDS, CheckReport
+from balldet.datasets.dataset import DatasetRef
 
 
 def _ball_refs(catalog: Path) -> list[DatasetRef]:

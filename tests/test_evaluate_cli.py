@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-from balldet.data.catalog import LocalCatalog
-from balldet.data.synth import synth_dataset_id
-from balldet.data.yolo import image_size, read_labels
+from balldet.datasets.catalog import LocalCatalog
+from balldet.synth.catalog import synth_dataset_id
+from balldet.datasets.yolo import image_size, read_labels
 
 DATASET = synth_dataset_id("class:ball-markup:our-001", "1.0.0")
 

@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from balldet.config import PipelineConfig
-from balldet.data.folders import open_dataset
-from balldet.data.prepared import PreparedData
+from balldet.datasets.folders import open_dataset
+from balldet.datasets.prepared import PreparedData
 from balldet.stages.convert_data import convert_data
 from balldet.stages.test_model import test_model as run_test_stage
 from balldet.stages.train_model import train_model
@@ -121,7 +121,7 @@ def test_ultralytics_test_stage_equals_evaluate_on_ultralytics_own_predict(forei
     reference = tmp_path / "ultralytics_predict"
     code = textwrap.dedent(f"""
         from pathlib import Path
-        from balldet.backends.ultralytics_env import configure_ultralytics
+        from balldet.backends.ultralytics.env import configure_ultralytics
         configure_ultralytics(Path({str(tmp_path / "cache")!r}), allow_downloads=False)
         from ultralytics import YOLO
         YOLO({str(weights)!r}).predict(
@@ -154,7 +154,7 @@ def test_ultralytics_test_stage_equals_evaluate_on_ultralytics_own_predict(forei
 
 @pytest.mark.slow
 def test_yolov5_test_stage_is_within_001_of_evaluate_on_yolov5_own_val(foreign, tmp_path):
-    from balldet.backends.yolov5_compat import import_yolov5, yolov5_call
+    from balldet.backends.yolov5.compat import import_yolov5, yolov5_call
 
     stage, weights, _ = train_and_test("yolov5", foreign, tmp_path)
     assert stage["mAP@0.5"] > 0 and stage["AR@100"] > 0.05, stage

@@ -18,8 +18,8 @@ import yaml
 from PIL import Image, ImageOps
 
 from balldet.backends.base_model import Detections
-from balldet.data.folders import labels_folder_for, open_dataset, open_datasets, read_data_yaml
-from balldet.data.yolo import image_size, read_labels
+from balldet.datasets.folders import labels_folder_for, open_dataset, open_datasets, read_data_yaml
+from balldet.datasets.yolo import image_size, read_labels
 from balldet.errors import DatasetError
 from balldet.evaluation.coco import SUMMARY_KEYS
 from balldet.evaluation.predictions import load_predictions, load_truth
@@ -226,7 +226,7 @@ def test_exif_rotated_boxes_land_where_the_ball_is(tmp_path, workspace):
 
 
 def test_checks_and_plots_see_the_upright_frame(corpus, tmp_path):
-    from balldet.data.checks_images import check_image
+    from balldet.checks.images import check_image
     from balldet.evaluation.plots import _read_frame
 
     dataset = corpus["phone_frames"]

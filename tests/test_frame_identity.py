@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from balldet.config import PipelineConfig
-from balldet.data.catalog import LocalCatalog
-from balldet.data.checks import find_leakage
-from balldet.data.dataset import DatasetRef
-from balldet.data.frames import DEFAULT_FRAME_IDENTITY, DEFAULT_FRAME_PATTERNS, FrameIdentity
-from balldet.data.resolver import DatasetResolver
-from balldet.data.splits import split_by_recording
-from balldet.data.synth import R_CSKA_BALTIKA
+from balldet.datasets.catalog import LocalCatalog
+from balldet.checks.leakage import find_leakage
+from balldet.datasets.dataset import DatasetRef
+from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY, DEFAULT_FRAME_PATTERNS, FrameIdentity
+from balldet.datasets.resolver import DatasetResolver
+from balldet.datasets.splits import split_by_recording
+from balldet.synth.catalog import R_CSKA_BALTIKA
 from balldet.errors import ConfigError, DatasetError
 from balldet.stages.get_config import LoadedConfig
 from balldet.stages.prepare_data import prepare_data
@@ -198,7 +198,7 @@ def test_cli_check_with_a_frame_pattern(workspace, custom_named):
 def test_cli_check_of_folders_needs_no_settings_file(monkeypatch, tmp_path):
     import balldet.settings as settings_module
     from balldet.cli.datasets import _frame_identity
-    from balldet.data.frames import DEFAULT_FRAME_IDENTITY
+    from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY
     from balldet.errors import SettingsError
 
     # nowhere to find a settings.toml: not in the current folder, not beside the source tree

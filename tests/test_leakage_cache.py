@@ -11,13 +11,13 @@ import cv2
 import numpy as np
 
 from balldet.config import PipelineConfig
-from balldet.data.catalog import LocalCatalog
-from balldet.data.checks_fingerprints import Thumbnails, cache_file, image_fingerprints
-from balldet.data.checks_images import dhash
-from balldet.data.checks_leakage import _close_pairs, _popcount_bytes, find_leakage
-from balldet.data.dataset import DatasetRef
-from balldet.data.frames import FrameIdentity
-from balldet.data.resolver import DatasetResolver
+from balldet.datasets.catalog import LocalCatalog
+from balldet.checks.fingerprints import Thumbnails, cache_file, image_fingerprints
+from balldet.checks.images import dhash
+from balldet.checks.leakage import _close_pairs, _popcount_bytes, find_leakage
+from balldet.datasets.dataset import DatasetRef
+from balldet.datasets.frames import FrameIdentity
+from balldet.datasets.resolver import DatasetResolver
 from balldet.stages.prepare_data import prepare_data
 
 
@@ -86,7 +86,7 @@ def test_cached_findings_equal_fresh_ones_and_the_cache_is_their_only_source(tin
 
 
 def test_findings_are_remembered_for_the_same_datasets_in_the_same_groups(tiny_catalog, tmp_path, monkeypatch):
-    import balldet.data.checks_leakage as leakage
+    import balldet.checks.leakage as leakage
 
     a, b = _pair(tiny_catalog, tmp_path)
     _another_picture(b.images_dir / a.image_files()[3].name)  # same frame

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from balldet.config import PipelineConfig
-from balldet.data.catalog import LocalCatalog
-from balldet.data.prepared import PreparedData
-from balldet.data.synth import synth_dataset_id, synthesize
+from balldet.datasets.catalog import LocalCatalog
+from balldet.datasets.prepared import PreparedData
+from balldet.synth.catalog import synth_dataset_id, synthesize
 from balldet.stages.convert_data import convert_data
 from balldet.stages.test_model import test_model as run_test_stage
 from balldet.stages.train_model import train_model

@@ -10,10 +10,10 @@ import pytest
 from conftest import layout_frames
 
 from balldet.config import PipelineConfig
-from balldet.data.resolver import DatasetResolver
-from balldet.data.frames import DEFAULT_FRAME_IDENTITY as frame_identity
-from balldet.data.splits import split_by_recording
-from balldet.data.synth import synth_dataset_id
+from balldet.datasets.resolver import DatasetResolver
+from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY as frame_identity
+from balldet.datasets.splits import split_by_recording
+from balldet.synth.catalog import synth_dataset_id
 from balldet.errors import DatasetError
 from balldet.stages.convert_data import convert_data
 from balldet.stages.prepare_data import prepare_data
@@ -202,7 +202,7 @@ def test_long_checks_report_their_progress(catalog, tmp_path):
 
 
 def test_throttled_progress_speaks_of_long_stages_now_and_then_and_at_their_end():
-    from balldet.data.checks import throttled_progress
+    from balldet.pipeline.progress import throttled_progress
 
     clock = [100.0]
     lines = []

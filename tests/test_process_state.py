@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from balldet.data.synth import synth_dataset_id
+from balldet.synth.catalog import synth_dataset_id
 
 TRAIN = synth_dataset_id("20240416-Russian_Cup-CSKA_Moscow-vs-Baltika_Kaliningrad-01-001", "1.0.0")
 VAL = synth_dataset_id("class:ball-markup:tagme-001-02", "1.0.2")
@@ -49,8 +49,8 @@ SCRIPT = textwrap.dedent(
     # The process's own thread count, chosen by the test to differ from the one ultralytics picks.
     torch.set_num_threads(threads)
 
-    from balldet.data.catalog import LocalCatalog
-    from balldet.data.prepared import PreparedData
+    from balldet.datasets.catalog import LocalCatalog
+    from balldet.datasets.prepared import PreparedData
     from balldet.registry import get_dataset_converter, get_model_wrapper
 
     def settings():

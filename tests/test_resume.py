@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from balldet.data.synth import synth_dataset_id
+from balldet.synth.catalog import synth_dataset_id
 from balldet.stages import STAGE_NAMES
 from test_e2e_cli import tree_digest
 

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from balldet.data.catalog import LocalCatalog
-from balldet.data.prepared import PreparedData
+from balldet.datasets.catalog import LocalCatalog
+from balldet.datasets.prepared import PreparedData
 from balldet.settings import Settings
 from balldet.stages.get_config import get_config
 from balldet.tracking import content_hash as content_hash_module

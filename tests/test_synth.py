@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-import balldet.data.synth as synth_module
-from balldet.data.catalog import LocalCatalog
-from balldet.data.dataset import DatasetRef
-from balldet.data.synth import (
+import balldet.synth.catalog as synth_module
+from balldet.datasets.catalog import LocalCatalog
+from balldet.datasets.dataset import DatasetRef
+from balldet.synth.catalog import (
     SYNTH_DATASET_IDS,
     SYNTH_DATASETS,
     frame_stem,
@@ -22,7 +22,7 @@ from balldet.data.synth import (
     synth_dataset_id,
     synthesize,
 )
-from balldet.data.synth_render import make_look, render_frame
+from balldet.synth.render import make_look, render_frame
 from balldet.errors import BalldetError
 
 N = 12  # images per dataset in these tests

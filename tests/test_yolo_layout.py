@@ -12,9 +12,9 @@ from conftest import layout_frames
 
 from balldet.backends.yolo_layout import YoloLayoutConverter, build_yolo_layout
 from balldet.config import PipelineConfig
-from balldet.data.catalog import LocalCatalog
-from balldet.data.prepared import FrameRef, PreparedData
-from balldet.data.synth import synth_dataset_id
+from balldet.datasets.catalog import LocalCatalog
+from balldet.datasets.prepared import FrameRef, PreparedData
+from balldet.synth.catalog import synth_dataset_id
 from balldet.stages.convert_data import convert_data
 from test_e2e_cli import tree_digest
 
@@ -115,7 +115,7 @@ def left_out(catalog) -> PreparedData:
 
 
 def test_ultralytics_reads_the_layout_and_caches_labels_inside_it(catalog, tmp_path):
-    from balldet.backends.ultralytics_env import configure_ultralytics
+    from balldet.backends.ultralytics.env import configure_ultralytics
 
     configure_ultralytics(tmp_path / "cache", allow_downloads=False)  # offline, as in a run
     from ultralytics.data.dataset import YOLODataset
@@ -134,7 +134,7 @@ def test_ultralytics_reads_the_layout_and_caches_labels_inside_it(catalog, tmp_p
 
 
 def test_yolov5_reads_the_layout_and_caches_labels_inside_it(catalog, tmp_path):
-    from balldet.backends.yolov5_compat import import_yolov5, yolov5_call
+    from balldet.backends.yolov5.compat import import_yolov5, yolov5_call
 
     import_yolov5(tmp_path / "cache", allow_downloads=False)
     before = tree_digest(catalog.root)

@@ -18,11 +18,11 @@ import pytest
 import torch
 
 from balldet.backends.base_model import Detections, TrainedModel
-from balldet.backends.yolov5_backend import Yolov5Converter, Yolov5Wrapper
-from balldet.backends.yolov5_compat import yolov5_root
-from balldet.data.catalog import LocalCatalog
-from balldet.data.prepared import FrameRef, PreparedData
-from balldet.data.synth import synth_dataset_id
+from balldet.backends.yolov5.backend import Yolov5Converter, Yolov5Wrapper
+from balldet.backends.yolov5.compat import yolov5_root
+from balldet.datasets.catalog import LocalCatalog
+from balldet.datasets.prepared import FrameRef, PreparedData
+from balldet.synth.catalog import synth_dataset_id
 from balldet.registry import get_dataset_converter, get_model_wrapper
 
 HAD_TRAPZ = hasattr(numpy, "trapz")
@@ -123,7 +123,7 @@ def test_importing_the_backend_and_checking_a_config_leaves_the_process_alone():
         """
         import sys, numpy
         had_trapz = hasattr(numpy, "trapz")
-        from balldet.backends.yolov5_backend import Yolov5Wrapper
+        from balldet.backends.yolov5.backend import Yolov5Wrapper
         assert Yolov5Wrapper.check_train_config({"epochs": 1, "hyp": {"lr0": 0.01}}) == []
         assert hasattr(numpy, "trapz") == had_trapz
         heavy = {"torch", "yolov5", "ultralytics", "pkg_resources", "models", "utils"} & set(sys.modules)
@@ -140,7 +140,7 @@ def test_importing_the_backend_and_checking_a_config_leaves_the_process_alone():
 
 
 def test_yolov5_ap_with_true_positives(tmp_path_factory):
-    from balldet.backends.yolov5_compat import import_yolov5, yolov5_call
+    from balldet.backends.yolov5.compat import import_yolov5, yolov5_call
 
     with yolov5_call():
         metrics = import_yolov5(tmp_path_factory.mktemp("cache"), allow_downloads=False).metrics
@@ -247,7 +247,7 @@ def test_running_yolov5_leaves_the_process_as_it_was(trained, tiny_data, tmp_pat
 
 def test_ultralytics_after_yolov5_in_the_same_process(trained, tiny_data, tmp_path):
     """yolov5 first (the module's model), then ultralytics trains and predicts, then yolov5 again."""
-    from balldet.backends.ultralytics_backend import UltralyticsConverter, UltralyticsWrapper
+    from balldet.backends.ultralytics.backend import UltralyticsConverter, UltralyticsWrapper
 
     yolov5_wrapper, yolov5_model, _ = trained
     layout = UltralyticsConverter().convert(tiny_data, tmp_path / "layout")
@@ -273,11 +273,11 @@ def test_yolov5_after_ultralytics_in_a_fresh_process(trained, tiny_data, tmp_pat
         f"""
         import sys
         from pathlib import Path
-        from balldet.backends.ultralytics_env import configure_ultralytics
+        from balldet.backends.ultralytics.env import configure_ultralytics
         configure_ultralytics(Path({str(tmp_path / "cache")!r}), allow_downloads=False)
         from ultralytics import YOLO
         YOLO("yolov8n.yaml")
-        from balldet.backends.yolov5_backend import Yolov5Wrapper
+        from balldet.backends.yolov5.backend import Yolov5Wrapper
         wrapper = Yolov5Wrapper(Path({str(tmp_path / "cache")!r}))
         wrapper.load(Path({str(model.weights)!r}), device="cpu")
         dets = list(wrapper.predict([Path(p) for p in {images!r}], batch_size=2, image_size=160))

@@ -13,8 +13,8 @@ from pydantic import (
     BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_serializer, field_validator, model_validator,
 )
 
-from balldet.data.dataset import DATASET_ID_PATTERN
-from balldet.data.frames import valid_frame_patterns
+from balldet.datasets.dataset import DATASET_ID_PATTERN
+from balldet.datasets.frames import valid_frame_patterns
 from balldet.errors import ConfigError
 
 # `train_data: pretrained`: no training, the weights named in train_config are tested as they are.

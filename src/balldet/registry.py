@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 # model_type -> module that registers it. The only place that lists the model types.
 BACKEND_MODULES: dict[str, str] = {
-    "ultralytics": "balldet.backends.ultralytics_backend",
-    "yolov5": "balldet.backends.yolov5_backend",
+    "ultralytics": "balldet.backends.ultralytics.backend",
+    "yolov5": "balldet.backends.yolov5.backend",
 }
 
 T = TypeVar("T")

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from balldet.data.prepared import PreparedData
+from balldet.datasets.prepared import PreparedData
 
 
 class ConvertedData(BaseModel):

@@ -124,7 +124,7 @@ def batches_of_one_size(images: Sequence[Path], batch_size: int) -> Iterator[lis
     batched with it (a portrait phone frame among landscape ones pads them all). Batches of one size
     give every frame the detections it gets alone.
     """
-    from balldet.data.yolo import image_size
+    from balldet.datasets.yolo import image_size
 
     groups: dict[tuple[int, int], list[int]] = {}
     for index, path in enumerate(images):

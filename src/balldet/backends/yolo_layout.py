@@ -30,8 +30,8 @@ from typing import Any
 import yaml
 
 from balldet.backends.base_converter import ConvertedData, DatasetConverter
-from balldet.data.dataset import IMAGE_SUFFIXES, DatasetRef
-from balldet.data.prepared import PreparedData
+from balldet.datasets.dataset import IMAGE_SUFFIXES, DatasetRef
+from balldet.datasets.prepared import PreparedData
 from balldet.files import write_text_atomic
 
 

@@ -15,7 +15,7 @@ from balldet.cli.app import datasets_app, err, load_cli_settings, out, reports_e
 @reports_errors
 def datasets_list() -> None:
     """Show the local dataset catalog."""
-    from balldet.data.catalog import LocalCatalog
+    from balldet.datasets.catalog import LocalCatalog
 
     settings = load_cli_settings()
     refs = LocalCatalog(settings.catalog_dir).list()
@@ -39,8 +39,8 @@ def datasets_synth(
     """Create the synthetic football datasets in the local catalog (skips those already there)."""
     from rich.progress import Progress
 
-    from balldet.data.catalog import LocalCatalog
-    from balldet.data.synth import synthesize
+    from balldet.datasets.catalog import LocalCatalog
+    from balldet.synth.catalog import synthesize
 
     settings = load_cli_settings()
     with Progress(console=err, transient=True) as progress:
@@ -89,7 +89,8 @@ def datasets_check(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from balldet.cli.evaluate import dataset_refs
-    from balldet.data.checks import check_datasets, find_leakage
+    from balldet.checks.defects import check_datasets
+    from balldet.checks.leakage import find_leakage
     from balldet.files import write_json_atomic
 
     frames = _frame_identity(frame_patterns)
@@ -111,7 +112,7 @@ def datasets_check(
 
     out.print(report.summary(examples=0).splitlines()[0], highlight=False)
     if report.findings:
-        from balldet.data.checks import WARNING_KINDS
+        from balldet.checks.report import WARNING_KINDS
 
         table = Table(title="findings (warnings change no exit code)" if report.warnings else "findings")
         for column in ("kind", "count", "examples"):
@@ -130,7 +131,7 @@ def datasets_check(
 def _frame_identity(patterns: list[str] | None) -> Any:
     """``--frame-pattern``, else the ``frame_patterns`` setting, else the built-in patterns: plain
     folders can be checked where there is no settings file at all."""
-    from balldet.data.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
+    from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
     from balldet.errors import BalldetError
     from balldet.settings import NoSettingsFile
 

@@ -71,8 +71,8 @@ def evaluate(
 
 def dataset_ref(dataset: str, *, split: str | None = None) -> Any:
     """A catalog id (resolved like the pipeline does), or a folder / data.yaml
-    (:func:`balldet.data.folders.open_dataset`)."""
-    from balldet.data.folders import open_dataset
+    (:func:`balldet.datasets.folders.open_dataset`)."""
+    from balldet.datasets.folders import open_dataset
 
     if _is_catalog_id(dataset):
         if split is not None:
@@ -87,7 +87,7 @@ def dataset_ref(dataset: str, *, split: str | None = None) -> Any:
 
 def dataset_refs(dataset: str) -> list[Any]:
     """Every dataset an argument stands for: a catalog id's, a folder's, each split of a data.yaml."""
-    from balldet.data.folders import open_datasets
+    from balldet.datasets.folders import open_datasets
 
     if _is_catalog_id(dataset):
         return [_resolve_id(dataset)]
@@ -100,7 +100,7 @@ _dataset_ref = dataset_ref
 
 
 def _is_catalog_id(dataset: str) -> bool:
-    from balldet.data.dataset import DATASET_ID_PATTERN
+    from balldet.datasets.dataset import DATASET_ID_PATTERN
 
     return bool(DATASET_ID_PATTERN.match(dataset)) and not Path(dataset).exists()
 
@@ -117,8 +117,8 @@ def _must_exist(dataset: str) -> None:
 
 
 def _resolve_id(dataset: str) -> Any:
-    from balldet.data.catalog import LocalCatalog
-    from balldet.data.resolver import DatasetResolver
+    from balldet.datasets.catalog import LocalCatalog
+    from balldet.datasets.resolver import DatasetResolver
 
     settings = load_cli_settings()
     if not settings.clearml_offline:

@@ -8,7 +8,7 @@ zeros) and ``category_id`` the class index plus ``category_offset``.
 
 Predictions that match no image of the dataset are an error (a wrong folder would otherwise score
 0 and look like a result); when only some images have predictions, :class:`Coverage` says how many.
-Frame sizes are the frames as displayed (EXIF orientation applied, :func:`balldet.data.yolo.image_size`),
+Frame sizes are the frames as displayed (EXIF orientation applied, :func:`balldet.datasets.yolo.image_size`),
 the frame both trainers read and write boxes in.
 """
 
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from balldet.backends.base_model import Detections
-from balldet.data.dataset import DatasetRef
-from balldet.data.yolo import image_size, read_labels, read_rows
+from balldet.datasets.dataset import DatasetRef
+from balldet.datasets.yolo import image_size, read_labels, read_rows
 from balldet.errors import DatasetError
 from balldet.evaluation.frames import FrameTruth
 

@@ -16,10 +16,10 @@ from typing import Any
 from balldet.backends.base_converter import ConvertedData
 from balldet.backends.base_model import TrainedModel
 from balldet.config import PipelineConfig
-from balldet.data.catalog import LocalCatalog
-from balldet.data.checks import throttled_progress
-from balldet.data.prepared import PreparedData
-from balldet.data.resolver import DatasetResolver
+from balldet.datasets.catalog import LocalCatalog
+from balldet.pipeline.progress import throttled_progress
+from balldet.datasets.prepared import PreparedData
+from balldet.datasets.resolver import DatasetResolver
 from balldet.settings import Settings, load_settings
 from balldet.stages.add_tags_to_pipeline import add_tags_to_pipeline
 from balldet.stages.convert_data import convert_data

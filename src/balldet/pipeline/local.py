@@ -12,13 +12,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from balldet.data.catalog import LocalCatalog
-from balldet.data.checks import throttled_progress
-from balldet.data.resolver import DatasetResolver
+from balldet.datasets.catalog import LocalCatalog
+from balldet.pipeline.progress import throttled_progress
+from balldet.datasets.resolver import DatasetResolver
 from balldet.errors import UsageError
 from balldet.files import write_json_atomic
 from balldet.pipeline.request import RunRequest
-from balldet.pipeline.stage_store import inputs_key, load_output, save_output
+from balldet.pipeline.store import inputs_key, load_output, save_output
 from balldet.settings import Settings
 from balldet.stages import STAGE_NAMES
 from balldet.stages.add_tags_to_pipeline import add_tags_to_pipeline

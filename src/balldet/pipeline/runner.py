@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from balldet.config import PipelineConfig
-from balldet.data.catalog import LocalCatalog
-from balldet.data.resolver import DatasetResolver
+from balldet.datasets.catalog import LocalCatalog
+from balldet.datasets.resolver import DatasetResolver
 from balldet.errors import ConfigError
 from balldet.pipeline.request import RunRequest
 from balldet.settings import Settings

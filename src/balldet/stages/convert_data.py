@@ -15,7 +15,7 @@ from typing import Any
 
 from balldet.backends.base_converter import ConvertedData
 from balldet.config import PipelineConfig
-from balldet.data.prepared import PreparedData
+from balldet.datasets.prepared import PreparedData
 from balldet.files import write_text_atomic
 from balldet.registry import get_dataset_converter
 

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 from balldet.config import PipelineConfig
-from balldet.data.checks import LEAKAGE_KINDS, CheckReport, Finding, Progress, check_datasets
-from balldet.data.checks_leakage import find_leakage
-from balldet.data.dataset import DatasetRef
-from balldet.data.frames import DEFAULT_FRAME_IDENTITY, DEFAULT_FRAME_PATTERNS, FrameIdentity
-from balldet.data.prepared import FrameRef, PreparedData
-from balldet.data.resolver import DatasetResolver
-from balldet.data.splits import split_by_recording
+from balldet.checks.defects import check_datasets
+from balldet.checks.report import LEAKAGE_KINDS, CheckReport, Finding, Progress
+from balldet.checks.leakage import find_leakage
+from balldet.datasets.dataset import DatasetRef
+from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY, DEFAULT_FRAME_PATTERNS, FrameIdentity
+from balldet.datasets.prepared import FrameRef, PreparedData
+from balldet.datasets.resolver import DatasetResolver
+from balldet.datasets.splits import split_by_recording
 from balldet.errors import DatasetError
 from balldet.files import write_json_atomic
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from balldet.config import PipelineConfig, parse_yaml, validate_config
-from balldet.data.frames import DEFAULT_FRAME_PATTERNS
+from balldet.datasets.frames import DEFAULT_FRAME_PATTERNS
 from balldet.errors import ConfigError
 from balldet.registry import get_model_wrapper, model_types
 from balldet.stages.get_config import LoadedConfig

@@ -8,8 +8,8 @@ from pydantic import BaseModel
 
 from balldet.backends.base_model import Detections, TrainedModel
 from balldet.config import PipelineConfig
-from balldet.data.prepared import PreparedData
-from balldet.data.dataset import DatasetRef
+from balldet.datasets.prepared import PreparedData
+from balldet.datasets.dataset import DatasetRef
 from balldet.evaluation.dataset_plots import plot_scored_dataset
 from balldet.evaluation.frames import FrameTruth, best_tau, score_frames
 from balldet.evaluation.plots import plot_dataset_bars

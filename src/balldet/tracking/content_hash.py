@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from balldet.data.dataset import DatasetRef
+from balldet.datasets.dataset import DatasetRef
 from balldet.files import write_json_atomic
 
 HASH_CHUNK = 1 << 20

@@ -9,7 +9,7 @@ only reported when frame identity does not explain them: two frames of one recor
 :data:`CLOSE_FRAMES` apart look alike because a static camera filmed them moments apart. Everything is bucketed, never all pairs:
 
 * ``same_frame``: a dict keyed by (recording, frame number) from the dataset name and the file
-  stem (:mod:`balldet.data.frames`).
+  stem (:mod:`balldet.datasets.frames`).
 * ``identical_image``: files are grouped by size first; only sizes seen in two datasets have their
   blake2b digests compared.
 * ``near_duplicate_image``: a 64-bit dHash per image, cut into four 16-bit bands. Two hashes within
@@ -26,7 +26,7 @@ choice: it is checked once, in the first group.
 
 Each pair is reported once, as the strongest kind: identical_image, then same_frame, then near_duplicate_image.
 
-Sizes, digests, dHashes and thumbnails come from :mod:`balldet.data.checks_fingerprints`, which
+Sizes, digests, dHashes and thumbnails come from :mod:`balldet.checks.fingerprints`, which
 remembers them per dataset: with a ``cache_dir``, checking unchanged datasets again decodes no image,
 and the findings themselves are remembered for the same datasets in the same groups (a re-run of a
 config reads one small file).
@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from balldet.data.checks import Finding, Progress
-from balldet.data.checks_fingerprints import Fingerprints, Thumbnails, cache_file, dataset_fingerprints
-from balldet.data.dataset import DatasetRef
-from balldet.data.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
+from balldet.checks.report import Finding, Progress
+from balldet.checks.fingerprints import Fingerprints, Thumbnails, cache_file, dataset_fingerprints
+from balldet.datasets.dataset import DatasetRef
+from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
 from balldet.files import write_json_atomic
 
 MAX_DISTANCE = 7  # dHash bits: candidate pairs (exact recall up to 7 with 4 bands and 1-bit probes)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from balldet.data.dataset import DatasetRef
+from balldet.datasets.dataset import DatasetRef
 
 DEFAULT_FRAME_PATTERNS: tuple[str, ...] = (
     # a per-video dataset whose files are named by frame number: the recording is the dataset name

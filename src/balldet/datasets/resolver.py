@@ -6,8 +6,8 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from balldet.data.catalog import LocalCatalog
-from balldet.data.dataset import DatasetInfo, DatasetRef
+from balldet.datasets.catalog import LocalCatalog
+from balldet.datasets.dataset import DatasetInfo, DatasetRef
 from balldet.errors import DatasetError
 
 

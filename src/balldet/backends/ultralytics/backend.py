@@ -16,7 +16,7 @@ from balldet.backends.base_converter import ConvertedData
 from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel, check_checkpoint
 from balldet.backends.base_model import batches_of_one_size, in_input_order
 from balldet.backends.options import set_by_balldet
-from balldet.backends.ultralytics_env import configure_ultralytics, ultralytics_call
+from balldet.backends.ultralytics.env import configure_ultralytics, ultralytics_call
 from balldet.backends.yolo_layout import YoloLayoutConverter
 from balldet.errors import BackendError
 from balldet.registry import DATASET_CONVERTERS, MODEL_WRAPPERS

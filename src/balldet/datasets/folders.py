@@ -2,7 +2,7 @@
 
 Everything that turns a folder or a ``data.yaml`` given by a user into a :class:`DatasetRef` lives
 here (`balldet evaluate --dataset`, `balldet datasets check`); catalog ids are resolved elsewhere
-(:mod:`balldet.data.resolver`).
+(:mod:`balldet.datasets.resolver`).
 
 **A plain folder** holds ``images/`` (with images in it) and ``labels/`` (YOLO ``class cx cy w h``,
 normalised, one ``<image stem>.txt`` per image). Its class names come from the folder's
@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from balldet.data.dataset import IMAGE_SUFFIXES, DatasetInfo, DatasetRef
+from balldet.datasets.dataset import IMAGE_SUFFIXES, DatasetInfo, DatasetRef
 from balldet.errors import DatasetError
 
 DATA_YAML_NAMES = ("data.yaml", "data.yml")

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from balldet.data.synth_camera import PITCH_LENGTH, PITCH_WIDTH, fixed_point, fixed_points, perspective_scale, project
+from balldet.synth.camera import PITCH_LENGTH, PITCH_WIDTH, fixed_point, fixed_points, perspective_scale, project
 
 if TYPE_CHECKING:
-    from balldet.data.synth_look import Look
+    from balldet.synth.look import Look
 
 GRASS_CELL = 1.5  # metres per cell of the grass brightness texture
 TEXTURE_MARGIN = (70.0, 20.0)  # metres around the pitch (x, y) covered by the ground texture

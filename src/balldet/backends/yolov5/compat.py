@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from balldet.backends.process_state import ProcessState, restore_env
-from balldet.backends.ultralytics_env import configure_ultralytics, install_fonts
+from balldet.backends.ultralytics.env import configure_ultralytics, install_fonts
 from balldet.errors import BackendError
 
 # Loggers yolov5 builds by itself when the package imports; balldet logs to ClearML itself.

@@ -35,7 +35,7 @@ class DatasetInfo(BaseModel):
 class DatasetRef(DatasetInfo):
     """A dataset resolved to a local folder with ``images/`` and ``labels/``.
 
-    A split of an ultralytics ``data.yaml`` (see :mod:`balldet.data.folders`) keeps its images and
+    A split of an ultralytics ``data.yaml`` (see :mod:`balldet.datasets.folders`) keeps its images and
     labels elsewhere: ``images_folder`` and ``labels_folder`` say where, and ``path`` is then the
     split's images folder (one folder per split, so splits of one data.yaml stay apart).
     """

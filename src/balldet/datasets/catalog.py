@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from balldet.data.dataset import DatasetInfo, DatasetRef
+from balldet.datasets.dataset import DatasetInfo, DatasetRef
 from balldet.errors import DatasetError
 from balldet.files import write_text_atomic
 

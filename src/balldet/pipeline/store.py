@@ -18,8 +18,8 @@ from balldet import __version__
 from balldet.backends.base_converter import ConvertedData
 from balldet.backends.base_model import TrainedModel
 from balldet.config import PipelineConfig
-from balldet.data.prepared import PreparedData
-from balldet.data.resolver import DatasetResolver
+from balldet.datasets.prepared import PreparedData
+from balldet.datasets.resolver import DatasetResolver
 from balldet.files import write_text_atomic
 from balldet.stages import STAGE_NAMES
 from balldet.stages.get_config import LoadedConfig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from balldet.data.checks import EDGE_TOLERANCE, Finding
+from balldet.checks.report import EDGE_TOLERANCE, Finding
 
 _INF = float("inf")
 _READ_SIZE = 1 << 16

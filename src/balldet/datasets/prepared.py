@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from balldet.data.dataset import DatasetRef
+from balldet.datasets.dataset import DatasetRef
 
 
 class FrameRef(BaseModel):

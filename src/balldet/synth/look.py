@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from balldet.data.synth_camera import PITCH_LENGTH, PITCH_WIDTH
-from balldet.data.synth_pitch import pitch_texture
+from balldet.synth.camera import PITCH_LENGTH, PITCH_WIDTH
+from balldet.synth.pitch import pitch_texture
 
 Color = tuple[int, int, int]
 

@@ -1,5 +1,5 @@
 """The yolov5 backend (the ``yolov5`` PyPI package, YOLOv5 7.0). yolov5 is imported only inside
-methods, through :mod:`balldet.backends.yolov5_compat`, which makes it work on today's numpy, torch
+methods, through :mod:`balldet.backends.yolov5.compat`, which makes it work on today's numpy, torch
 and setuptools, offline, without changing anything for the rest of the process.
 
 ``train_config`` holds the options of yolov5's ``train.py`` (``weights``, ``cfg``, ``epochs``,
@@ -25,8 +25,8 @@ from balldet.backends.options import set_by_balldet
 from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel, check_checkpoint
 from balldet.backends.base_model import batches_of_one_size, in_input_order
 from balldet.backends.yolo_layout import YoloLayoutConverter, link_split
-from balldet.backends.yolov5_compat import import_yolov5, yolov5_call
-from balldet.backends.yolov5_options import (
+from balldet.backends.yolov5.compat import import_yolov5, yolov5_call
+from balldet.backends.yolov5.options import (
     MANAGED_KEYS,
     UNSUPPORTED_KEYS,
     check_cfg,

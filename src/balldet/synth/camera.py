@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 if TYPE_CHECKING:
-    from balldet.data.synth_look import Look
+    from balldet.synth.look import Look
 
 PITCH_LENGTH = 105.0
 PITCH_WIDTH = 68.0

@@ -1,6 +1,6 @@
 """Image fingerprints for the leakage check, remembered per dataset between runs.
 
-A fingerprint is what :mod:`balldet.data.checks_leakage` needs of an image: its size in bytes, a
+A fingerprint is what :mod:`balldet.checks.leakage` needs of an image: its size in bytes, a
 blake2b digest of its bytes and its 64-bit dHash. The dHash decodes the image (milliseconds for a
 broadcast frame: minutes at 100k images), so with a ``cache_dir`` the fingerprints of a dataset are
 kept in ``<cache_dir>/fingerprints/<dataset id>-<place>-<state>.json`` and reused while its folders
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from balldet.data.checks import Progress
-from balldet.data.dataset import DatasetRef
+from balldet.checks.report import Progress
+from balldet.datasets.dataset import DatasetRef
 from balldet.files import write_bytes_atomic, write_json_atomic
 
 # Bump when a fingerprint's meaning changes (dHash size, digest), so remembered ones are not reused.
@@ -119,7 +119,7 @@ def _usable_cores() -> int:
 
 def _fingerprint_chunk(paths: list[Path]) -> list[tuple[int | None, str | None, int | None]]:
     """(size, digest, dHash) of each image; size and digest None when the file cannot be read."""
-    from balldet.data.checks_images import dhash, file_digest
+    from balldet.checks.images import dhash, file_digest
 
     rows = []
     for path in paths:

@@ -1,7 +1,7 @@
 """Validation splits that keep the frames of one recording together.
 
 A frame's identity is its recording and frame number, read from the dataset name and the image
-file name (:mod:`balldet.data.frames`). Frames that no pattern matches form one group per dataset.
+file name (:mod:`balldet.datasets.frames`). Frames that no pattern matches form one group per dataset.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-from balldet.data.dataset import DatasetRef
-from balldet.data.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
-from balldet.data.prepared import FrameRef
+from balldet.datasets.dataset import DatasetRef
+from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
+from balldet.datasets.prepared import FrameRef
 
 
 def split_by_recording(datasets: list[DatasetRef], fraction: float, seed: int,

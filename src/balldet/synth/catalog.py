@@ -1,6 +1,6 @@
 """Synthetic football datasets in YOLO format, registered in the local catalog.
 
-For offline demos and tests: frames that look like match videos (see :mod:`balldet.data.synth_render`)
+For offline demos and tests: frames that look like match videos (see :mod:`balldet.synth.render`)
 on which a tiny detector learns to find the ball within minutes on a CPU. The datasets mirror the
 team's real ones: per-recording ball sets, labelling iterations mixing recordings, a public-style
 set and player sets. Image files are named ``<recording id>_<frame number:06d>.jpg``; a frame of a
@@ -21,9 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from balldet.data.catalog import METADATA_FILE, LocalCatalog
-from balldet.data.dataset import DatasetInfo, DatasetRef
-from balldet.data.synth_render import Box, Look, make_look, render_frame, stable_int
+from balldet.datasets.catalog import METADATA_FILE, LocalCatalog
+from balldet.datasets.dataset import DatasetInfo, DatasetRef
+from balldet.synth.render import Box, Look, make_look, render_frame, stable_int
 from balldet.errors import BalldetError, DatasetError
 
 GENERATOR = "balldet-synth/2"  # bump when the rendering changes: existing datasets are rebuilt

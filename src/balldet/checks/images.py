@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from balldet.data.checks import MIN_IMAGE_SIZE, Finding
+from balldet.checks.report import MIN_IMAGE_SIZE, Finding
 
 # Formats the trainers read (ultralytics' IMG_FORMATS, as PIL names them).
 READABLE_FORMATS = {"BMP", "DNG", "JPEG", "MPO", "PNG", "TIFF", "WEBP", "JPEG2000", "AVIF", "HEIF"}
@@ -18,11 +18,11 @@ def check_image(path: Path, file: str, dataset: str) -> Finding | None:
     """``unreadable_image`` or ``image_too_small`` for the image at ``path``, else None.
 
     Reads the header only (PIL ``open`` + ``verify``) and, for JPEG, the last two bytes: a file cut
-    short misses its end-of-image marker. Pixel data is not decoded (see :mod:`balldet.data.checks`).
+    short misses its end-of-image marker. Pixel data is not decoded (see :mod:`balldet.checks.report`).
     """
     from PIL import Image
 
-    from balldet.data.yolo import displayed_size
+    from balldet.datasets.yolo import displayed_size
 
     try:
         with Image.open(path) as image:

@@ -8,9 +8,9 @@ Geometry: the pitch is a 105 x 68 m plane seen by a camera behind the near touch
 maps pitch metres to pixels. Sizes of players and ball are not physical (the ball would be a dot):
 they follow the perspective scale but are sized for a detector to learn quickly.
 
-The parts: :mod:`~balldet.data.synth_look` (per-recording look), :mod:`~balldet.data.synth_camera`
-(geometry), :mod:`~balldet.data.synth_pitch` (ground, lines, stands, goals),
-:mod:`~balldet.data.synth_figures` (players and ball); this module composes a frame and finishes
+The parts: :mod:`~balldet.synth.look` (per-recording look), :mod:`~balldet.synth.camera`
+(geometry), :mod:`~balldet.synth.pitch` (ground, lines, stands, goals),
+:mod:`~balldet.synth.figures` (players and ball); this module composes a frame and finishes
 it like a camera would.
 """
 
@@ -23,10 +23,10 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from balldet.data.synth_camera import Box, camera_homography, clamp, fixed_point, play_anchor
-from balldet.data.synth_figures import Player, draw_ball, draw_player, place_ball, place_players
-from balldet.data.synth_look import STYLES, Color, Kit, Look, make_look, stable_int
-from balldet.data.synth_pitch import draw_goals, render_ground
+from balldet.synth.camera import Box, camera_homography, clamp, fixed_point, play_anchor
+from balldet.synth.figures import Player, draw_ball, draw_player, place_ball, place_players
+from balldet.synth.look import STYLES, Color, Kit, Look, make_look, stable_int
+from balldet.synth.pitch import draw_goals, render_ground
 
 __all__ = ["STYLES", "Box", "Color", "Frame", "Kit", "Look", "make_look", "render_frame", "stable_int"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from balldet.data.synth_camera import (
+from balldet.synth.camera import (
     PITCH_LENGTH,
     PITCH_WIDTH,
     Box,
@@ -23,7 +23,7 @@ from balldet.data.synth_camera import (
     perspective_scale,
     project,
 )
-from balldet.data.synth_look import (
+from balldet.synth.look import (
     HAIR,
     KIT_KEEPER_A,
     KIT_KEEPER_B,

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from balldet.backends.yolov5_compat import yolov5_root
+from balldet.backends.yolov5.compat import yolov5_root
 from balldet.errors import BackendError
 
 # Options balldet sets itself (see backends/options.py: one rule for every backend).

@@ -1,0 +1,1 @@
+"""The ultralytics backend (YOLOv8 / YOLO11)."""

@@ -1,0 +1,1 @@
+"""Dataset checks: defects of labels and images, duplicates, and leakage between datasets."""

@@ -1,1 +1,0 @@
-"""Datasets: the YOLO-format reader, the local catalog, ClearML Datasets and synthetic frames."""

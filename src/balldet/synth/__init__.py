@@ -1,0 +1,1 @@
+"""Synthetic football frames: the datasets tests and the demo run on."""
