@@ -25,7 +25,8 @@ import numpy as np
 
 from balldet.synth.camera import Box, camera_homography, clamp, fixed_point, play_anchor
 from balldet.synth.figures import Player, draw_ball, draw_player, place_ball, place_players
-from balldet.synth.look import STYLES, Color, Kit, Look, make_look, stable_int
+from balldet.synth.look import STYLES, Color, Kit, Look, stable_int
+from balldet.synth.styles import make_look
 from balldet.synth.pitch import draw_goals, render_ground
 
 __all__ = ["STYLES", "Box", "Color", "Frame", "Kit", "Look", "make_look", "render_frame", "stable_int"]
