@@ -12,6 +12,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from balldet.backends.base_converter import ConvertedData
+from balldet.errors import BackendError
 
 # (title, series, value, iteration): how a backend reports progress scalars while it trains.
 ScalarCallback = Callable[[str, str, float, int], None]
@@ -45,6 +46,11 @@ class ModelWrapper(ABC):
     """Train, load and predict with one backend. Framework imports happen inside the methods."""
 
     model_type: str = ""
+    # The train_config option naming the weights a training starts from, what it starts from when
+    # the option is left out, and the option of the image size it trains at.
+    weights_option: str = ""
+    default_weights: str = ""
+    image_size_option: str = "imgsz"
 
     def __init__(self, cache_dir: Path, *, allow_downloads: bool = False) -> None:
         self.cache_dir = Path(cache_dir)
@@ -58,9 +64,27 @@ class ModelWrapper(ABC):
         """Problems with ``train_config`` as (field, message); cheap, no training framework import."""
 
     @classmethod
-    @abstractmethod
     def pretrained_weights(cls, train_config: dict[str, Any]) -> str:
-        """The weights ``train_config`` starts from (what test_model uses when nothing is trained)."""
+        """The weights ``train_config`` starts from: a weights file, a name to download, a model yaml."""
+        return str(train_config.get(cls.weights_option, cls.default_weights))
+
+    @classmethod
+    def pretrained_model(cls, train_config: dict[str, Any]) -> TrainedModel:
+        """What test_model tests when the config says ``train_data: pretrained``: the weights
+        ``train_config`` names, as they are, at the image size it names (else the backend's own)."""
+        weights = cls.pretrained_weights(train_config)
+        # Both frameworks keep trained weights in torch's .pt files; a model yaml is an untrained network.
+        if not weights.endswith(".pt"):
+            raise BackendError(
+                f"nothing to test: the config says `train_data: pretrained` but {weights!r} is not a weights file",
+                fix=f"name a trained .pt file in train_config.{cls.weights_option}, or list training datasets in "
+                "train_data",
+            )
+        image_size = train_config.get(cls.image_size_option)
+        return TrainedModel(
+            model_type=cls.model_type, weights=Path(weights),
+            image_size=image_size if isinstance(image_size, int) else None,
+        )
 
     @abstractmethod
     def train(
@@ -101,8 +125,6 @@ def check_checkpoint(path: Path) -> None:
     short (a kill while saving) fails its central directory or a member's CRC. Checked without
     unpickling anything."""
     import zipfile
-
-    from balldet.errors import BackendError
 
     try:
         with zipfile.ZipFile(path) as archive:

@@ -7,7 +7,6 @@ from pathlib import Path
 from balldet.backends.base_converter import ConvertedData
 from balldet.backends.base_model import TrainedModel
 from balldet.config import PipelineConfig
-from balldet.errors import BackendError
 from balldet.registry import get_model_wrapper
 from balldet.tracking.reporter import Reporter
 
@@ -25,18 +24,8 @@ def train_model(
 ) -> TrainedModel:
     """Train (``resume``: continue from the last checkpoint under ``out_dir`` when there is one)."""
     wrapper_class = get_model_wrapper(config.model_type)
-    if data is None:
-        weights = wrapper_class.pretrained_weights(config.train_config)
-        if not weights.endswith(".pt"):
-            raise BackendError(
-                f"nothing to test: the config says `train_data: pretrained` but {weights!r} is not a weights file",
-                fix="name a trained .pt file in train_config, or list training datasets in train_data",
-            )
-        imgsz = config.train_config.get("imgsz")
-        return TrainedModel(
-            model_type=config.model_type, weights=Path(weights),
-            image_size=imgsz if isinstance(imgsz, int) else None,
-        )
+    if data is None:  # `train_data: pretrained`
+        return wrapper_class.pretrained_model(config.train_config)
     wrapper = wrapper_class(cache_dir, allow_downloads=allow_downloads)
     trained = wrapper.train(
         data, config.train_config, Path(out_dir), device=device, seed=config.seed, report=report.scalar,

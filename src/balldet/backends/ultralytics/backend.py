@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
@@ -15,7 +14,7 @@ import yaml
 from balldet.backends.base_converter import ConvertedData
 from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel, check_checkpoint
 from balldet.backends.base_model import batches_of_one_size, in_input_order
-from balldet.backends.options import set_by_balldet
+from balldet.backends.options import Problems, check_options, check_weights_name, framework_device
 from balldet.backends.ultralytics.env import configure_ultralytics, ultralytics_call
 from balldet.backends.yolo_layout import YoloLayoutConverter
 from balldet.errors import BackendError
@@ -28,6 +27,10 @@ MANAGED_KEYS = {"data", "project", "name", "exist_ok", "device", "mode", "task",
 DEFAULTS: dict[str, Any] = {"model": "yolov8n.yaml", "plots": False}
 # Predictions for mAP need every candidate box.
 PREDICT_CONF = 0.001
+# How a training from a model yaml is configured (the hint for weights that cannot be downloaded).
+FROM_MODEL_YAML = " (e.g. model: yolov8n.yaml)"
+# ultralytics' own default device (its default.yaml leaves it empty): it picks a GPU when there is one.
+AUTO_DEVICE = None
 
 
 @lru_cache(maxsize=1)
@@ -40,19 +43,6 @@ def ultralytics_train_keys() -> frozenset[str]:
     return frozenset(yaml.safe_load(default_yaml.read_text()))
 
 
-def check_weights_name(field: str, value: str, *, allow_downloads: bool) -> list[tuple[str, str]]:
-    """A ``*.pt`` name that is not a local file would be downloaded, which offline cannot work."""
-    if not value.endswith(".pt") or Path(value).expanduser().is_file() or allow_downloads:
-        return []
-    return [
-        (
-            field,
-            f"weights {value!r} are not a local file and downloads are off here; give the path of a "
-            "local .pt file, or train from a model yaml (e.g. yolov8n.yaml)",
-        )
-    ]
-
-
 @DATASET_CONVERTERS.register(NAME)
 class UltralyticsConverter(YoloLayoutConverter):
     model_type = NAME
@@ -61,6 +51,8 @@ class UltralyticsConverter(YoloLayoutConverter):
 @MODEL_WRAPPERS.register(NAME)
 class UltralyticsWrapper(ModelWrapper):
     model_type = NAME
+    weights_option = "model"
+    default_weights = DEFAULTS["model"]
 
     def __init__(self, cache_dir: Path, *, allow_downloads: bool = False) -> None:
         super().__init__(cache_dir, allow_downloads=allow_downloads)
@@ -68,29 +60,19 @@ class UltralyticsWrapper(ModelWrapper):
         self._device: str | None = None
 
     @classmethod
-    def check_train_config(
-        cls, train_config: dict[str, Any], *, allow_downloads: bool = False
-    ) -> list[tuple[str, str]]:
-        known = ultralytics_train_keys()
-        problems = set_by_balldet(train_config, MANAGED_KEYS)
-        for key in train_config:
-            field = f"train_config.{key}"
-            if key in MANAGED_KEYS:
-                continue
-            if key not in known:
-                close = difflib.get_close_matches(key, sorted(known), n=1)
-                hint = f"did you mean {close[0]!r}?" if close else "see ultralytics' train settings"
-                problems.append((field, f"unknown ultralytics option; {hint}"))
+    def check_train_config(cls, train_config: dict[str, Any], *, allow_downloads: bool = False) -> Problems:
+        problems = check_options(
+            train_config, framework=NAME, known=ultralytics_train_keys(), documented_in="ultralytics' train settings",
+            balldet_sets=MANAGED_KEYS,
+        )
         model = train_config.get("model", DEFAULTS["model"])
         if not isinstance(model, str) or not model:
             problems.append(("train_config.model", "must be a model yaml or a .pt weights path"))
         else:
-            problems += check_weights_name("train_config.model", model, allow_downloads=allow_downloads)
+            problems += check_weights_name(
+                "train_config.model", model, allow_downloads=allow_downloads, from_model_yaml=FROM_MODEL_YAML
+            )
         return problems
-
-    @classmethod
-    def pretrained_weights(cls, train_config: dict[str, Any]) -> str:
-        return str(train_config.get("model", DEFAULTS["model"]))
 
     def _configure(self) -> None:
         configure_ultralytics(self.cache_dir, allow_downloads=self.allow_downloads)
@@ -132,7 +114,7 @@ class UltralyticsWrapper(ModelWrapper):
             check_checkpoint(checkpoint)
             # ultralytics restores every option (data, epochs, optimizer state) from the checkpoint.
             model = YOLO(str(checkpoint))
-            options: dict[str, Any] = dict(resume=True, device=_device_arg(device))
+            options: dict[str, Any] = dict(resume=True, device=framework_device(device, auto=AUTO_DEVICE))
         else:
             options = {**DEFAULTS, **train_config}
             model = YOLO(options.pop("model"))
@@ -142,7 +124,7 @@ class UltralyticsWrapper(ModelWrapper):
                 project=str(Path(out_dir).resolve()),
                 name="train",
                 exist_ok=True,
-                device=_device_arg(device),
+                device=framework_device(device, auto=AUTO_DEVICE),
             )
         if report is not None:
             model.add_callback("on_fit_epoch_end", _epoch_reporter(report))
@@ -164,7 +146,9 @@ class UltralyticsWrapper(ModelWrapper):
 
     def load(self, weights: Path, *, device: str) -> None:
         weights_name = str(weights)
-        problems = check_weights_name("weights", weights_name, allow_downloads=self.allow_downloads)
+        problems = check_weights_name(
+            "weights", weights_name, allow_downloads=self.allow_downloads, from_model_yaml=FROM_MODEL_YAML
+        )
         if problems:
             raise BackendError(problems[0][1])
         with ultralytics_call():
@@ -172,7 +156,7 @@ class UltralyticsWrapper(ModelWrapper):
             from ultralytics import YOLO
 
             self._model = YOLO(weights_name)
-        self._device = _device_arg(device)
+        self._device = framework_device(device, auto=AUTO_DEVICE)
 
     def predict(
         self, images: Sequence[Path], *, batch_size: int, image_size: int | None = None
@@ -203,10 +187,6 @@ def _detections(result: Any) -> Detections:
         scores=boxes.conf.cpu().numpy().astype(np.float64),
         classes=boxes.cls.cpu().numpy().astype(np.int64),
     )
-
-
-def _device_arg(device: str) -> str | None:
-    return None if device in ("", "auto") else device
 
 
 def _is_number(value: Any) -> bool:

@@ -11,7 +11,6 @@ yolov5's default ``hyp.scratch-low.yaml``. Without ``weights`` the model is trai
 
 from __future__ import annotations
 
-import difflib
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -21,20 +20,18 @@ import numpy as np
 import yaml
 
 from balldet.backends.base_converter import ConvertedData
-from balldet.backends.options import set_by_balldet
+from balldet.backends.options import Problems, check_options, check_weights_name, framework_device, is_local_file
 from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel, check_checkpoint
 from balldet.backends.base_model import batches_of_one_size, in_input_order
 from balldet.backends.yolo_layout import YoloLayoutConverter, link_split
 from balldet.backends.yolov5.compat import import_yolov5, yolov5_call
 from balldet.backends.yolov5.options import (
+    FROM_MODEL_YAML,
     MANAGED_KEYS,
     UNSUPPORTED_KEYS,
     check_cfg,
-    check_hyp,
-    check_value,
-    check_weights_name,
+    check_option_value,
     default_hyp,
-    is_local_file,
     model_sources,
     packaged_file,
     yolov5_train_options,
@@ -51,6 +48,8 @@ PREDICT_CONF = 0.001
 PREDICT_IOU = 0.6
 PREDICT_MAX_DET = 300
 DEFAULT_IMGSZ = 640
+# yolov5's own default device (train.py's --device ''): it picks a GPU when there is one.
+AUTO_DEVICE = ""
 # What yolov5 reports after each epoch (train.py's log_vals, named as its Loggers name them).
 EPOCH_KEYS = (
     "train/box_loss", "train/obj_loss", "train/cls_loss",
@@ -72,47 +71,30 @@ class Yolov5Converter(YoloLayoutConverter):
 @MODEL_WRAPPERS.register(NAME)
 class Yolov5Wrapper(ModelWrapper):
     model_type = NAME
+    weights_option = "weights"  # no weights: trained from cfg
 
     def __init__(self, cache_dir: Path, *, allow_downloads: bool = False) -> None:
         super().__init__(cache_dir, allow_downloads=allow_downloads)
         self._model: Any = None
 
     @classmethod
-    def check_train_config(
-        cls, train_config: dict[str, Any], *, allow_downloads: bool = False
-    ) -> list[tuple[str, str]]:
+    def check_train_config(cls, train_config: dict[str, Any], *, allow_downloads: bool = False) -> Problems:
         options, aliases = yolov5_train_options()
-        problems = set_by_balldet(train_config, MANAGED_KEYS)
-        for key, value in train_config.items():
-            field = f"train_config.{key}"
-            if key in MANAGED_KEYS:
-                continue
-            if key in UNSUPPORTED_KEYS:
-                problems.append((field, f"not supported by balldet: {UNSUPPORTED_KEYS[key]}"))
-            elif key in aliases:
-                problems.append((field, f"write it as {aliases[key]!r} (yolov5's option name)"))
-            elif key == "hyp":
-                problems += check_hyp(value)
-            elif key not in options:
-                close = difflib.get_close_matches(str(key), sorted(set(options) | set(aliases)), n=1)
-                close = [aliases.get(c, c) for c in close]
-                hint = f"did you mean {close[0]!r}?" if close else "see yolov5's train.py options"
-                problems.append((field, f"unknown yolov5 option; {hint}"))
-            else:
-                problems += check_value(field, options[key], value)
+        problems = check_options(
+            train_config, framework=NAME, known=options, documented_in="yolov5's train.py options",
+            balldet_sets=MANAGED_KEYS, aliases=aliases, unsupported=UNSUPPORTED_KEYS, check_value=check_option_value,
+        )
         weights, cfg = model_sources(train_config)
         if not isinstance(weights, str):
             problems.append(("train_config.weights", "must be a .pt path or name, or \"\""))
         else:
-            problems += check_weights_name("train_config.weights", weights, allow_downloads=allow_downloads)
+            problems += check_weights_name(
+                "train_config.weights", weights, allow_downloads=allow_downloads, from_model_yaml=FROM_MODEL_YAML
+            )
             problems += check_cfg(cfg)
             if not weights and not cfg:
                 problems.append(("train_config.cfg", "give cfg (a model yaml, e.g. yolov5n.yaml) or weights"))
         return problems
-
-    @classmethod
-    def pretrained_weights(cls, train_config: dict[str, Any]) -> str:
-        return str(train_config.get("weights", ""))
 
     def train(
         self,
@@ -184,7 +166,7 @@ class Yolov5Wrapper(ModelWrapper):
             project=str(out_dir),
             name="train",
             exist_ok=True,
-            device=_device_arg(device),
+            device=framework_device(device, auto=AUTO_DEVICE),
         )
         return options
 
@@ -213,7 +195,9 @@ class Yolov5Wrapper(ModelWrapper):
 
     def load(self, weights: Path, *, device: str) -> None:
         name = str(weights)
-        problems = check_weights_name("weights", name, allow_downloads=self.allow_downloads)
+        problems = check_weights_name(
+            "weights", name, allow_downloads=self.allow_downloads, from_model_yaml=FROM_MODEL_YAML
+        )
         if problems:
             raise BackendError(problems[0][1])
         if not name:
@@ -221,7 +205,7 @@ class Yolov5Wrapper(ModelWrapper):
         source = self._weights_source(name)
         with yolov5_call():
             y5 = import_yolov5(self.cache_dir, allow_downloads=self.allow_downloads)
-            model = y5.package.load(source, device=_device_arg(device))
+            model = y5.package.load(source, device=framework_device(device, auto=AUTO_DEVICE))
         if not hasattr(model, "conf"):
             raise BackendError(f"{name} cannot be used for detection with yolov5 (not a detection model)")
         model.conf, model.iou, model.max_det = PREDICT_CONF, PREDICT_IOU, PREDICT_MAX_DET
@@ -272,16 +256,11 @@ class Yolov5Wrapper(ModelWrapper):
             results = y5.val.run(
                 data=str(data_file), weights=str(Path(weights).resolve()), imgsz=image_size or DEFAULT_IMGSZ,
                 batch_size=batch_size, conf_thres=PREDICT_CONF, iou_thres=PREDICT_IOU, max_det=PREDICT_MAX_DET,
-                device=_device_arg(device), workers=0, project=str(work_dir), name="val", exist_ok=True,
-                half=False, plots=False, verbose=False,
+                device=framework_device(device, auto=AUTO_DEVICE), workers=0, project=str(work_dir), name="val",
+                exist_ok=True, half=False, plots=False, verbose=False,
             )
         # val.run returns ((P, R, mAP50, mAP50-95, *losses), maps, ...): the first tuple is the board's
         return {name: float(value) for name, value in zip(FINAL_METRICS, results[0])}
-
-
-def _device_arg(device: str) -> str:
-    """balldet's device → yolov5's: "auto" (and "") mean "" (a GPU when there is one)."""
-    return "" if device in ("", "auto") else device
 
 
 def _epoch_reporter(report: ScalarCallback) -> Callable[..., None]:

@@ -4,7 +4,6 @@ checks balldet makes on a config's ``train_config`` before anything runs."""
 from __future__ import annotations
 
 import ast
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -13,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from balldet.backends.options import Problems, did_you_mean, is_local_file
 from balldet.backends.yolov5.compat import yolov5_root
 from balldet.errors import BackendError
 
@@ -41,6 +41,8 @@ UNSUPPORTED_KEYS = {
 }
 DEFAULT_CFG = "yolov5n.yaml"
 DEFAULT_HYP = "hyp.scratch-low.yaml"
+# How a training from a model yaml is configured (the hint for weights that cannot be downloaded).
+FROM_MODEL_YAML = f': weights: "" with cfg: {DEFAULT_CFG} (or another yolov5*.yaml)'
 
 @dataclass(frozen=True)
 class TrainOption:
@@ -118,10 +120,6 @@ def packaged_file(name: str, folders: Sequence[str]) -> Path | None:
     return None
 
 
-def is_local_file(value: str) -> bool:
-    return bool(value) and Path(value).expanduser().is_file()
-
-
 def model_sources(train_config: dict[str, Any]) -> tuple[str, str]:
     """(weights, cfg): no weights means training from cfg, and yolov5n.yaml when neither is given."""
     weights = train_config.get("weights", "")
@@ -129,21 +127,16 @@ def model_sources(train_config: dict[str, Any]) -> tuple[str, str]:
     return weights, cfg
 
 
-def check_weights_name(field: str, value: str, *, allow_downloads: bool) -> list[tuple[str, str]]:
-    """Weights that are not a local file would be downloaded, which offline cannot work."""
-    if not value or is_local_file(value) or allow_downloads:
-        return []
-    return [
-        (
-            field,
-            f"weights {value!r} are not a local file and downloads are off here; give the path of a "
-            f"local .pt file, or train from a model yaml: weights: \"\" with cfg: {DEFAULT_CFG} (or "
-            "another yolov5*.yaml)",
-        )
-    ]
+def check_option_value(field: str, key: str, value: Any) -> Problems:
+    """The value of one of train.py's options: ``hyp`` is balldet's (a file or overrides), the others
+    as train.py's parser would take them."""
+    if key == "hyp":
+        return check_hyp(value)
+    options, _ = yolov5_train_options()
+    return check_value(field, options[key], value)
 
 
-def check_value(field: str, option: TrainOption, value: Any) -> list[tuple[str, str]]:
+def check_value(field: str, option: TrainOption, value: Any) -> Problems:
     if option.nargs is not None or value is None:
         return []
     if option.flag and not isinstance(value, bool):
@@ -159,7 +152,7 @@ def check_value(field: str, option: TrainOption, value: Any) -> list[tuple[str, 
     return []
 
 
-def check_hyp(hyp: Any) -> list[tuple[str, str]]:
+def check_hyp(hyp: Any) -> Problems:
     field = "train_config.hyp"
     if isinstance(hyp, str):
         if is_local_file(hyp) or packaged_file(hyp, ("data",)) is not None:
@@ -168,18 +161,17 @@ def check_hyp(hyp: Any) -> list[tuple[str, str]]:
     if not isinstance(hyp, dict):
         return [(field, "must be a hyp yaml path or a mapping of hyperparameters")]
     known = hyp_keys()
-    problems: list[tuple[str, str]] = []
+    problems: Problems = []
     for key, value in hyp.items():
         if key not in known:
-            close = difflib.get_close_matches(str(key), sorted(known), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"see yolov5's data/hyps/{DEFAULT_HYP}"
+            hint = did_you_mean(key, known, otherwise=f"see yolov5's data/hyps/{DEFAULT_HYP}")
             problems.append((f"{field}.{key}", f"unknown yolov5 hyperparameter; {hint}"))
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
             problems.append((f"{field}.{key}", "must be a number"))
     return problems
 
 
-def check_cfg(cfg: Any) -> list[tuple[str, str]]:
+def check_cfg(cfg: Any) -> Problems:
     if not isinstance(cfg, str):
         return [("train_config.cfg", "must be a model yaml path or name (e.g. yolov5n.yaml), or \"\"")]
     if not cfg or is_local_file(cfg) or packaged_file(cfg, ("models",)) is not None:
