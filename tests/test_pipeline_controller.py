@@ -37,9 +37,16 @@ def controller(settings_env, monkeypatch):
     controller_task(built).close()
 
 
+def _nodes(built) -> dict:
+    """The controller's step nodes by name, in the order they were added."""
+    from balldet.tracking.clearml_compat import step_names, step_node
+
+    return {name: step_node(built, name) for name in step_names(built)}
+
+
 def test_seven_steps_in_stage_order(controller):
     _, built = controller
-    nodes = built._nodes
+    nodes = _nodes(built)
     assert list(nodes) == list(STAGE_NAMES)
     for previous, name in zip(STAGE_NAMES, STAGE_NAMES[1:]):
         assert previous in nodes[name].parents, f"{name} must run after {previous}"
@@ -48,7 +55,7 @@ def test_seven_steps_in_stage_order(controller):
 
 def test_step_queues_come_from_settings(controller):
     settings, built = controller
-    queues = {name: node.queue for name, node in built._nodes.items()}
+    queues = {name: node.queue for name, node in _nodes(built).items()}
     assert queues["train_model"] == "gpu_a100"
     assert queues["test_model"] == "gpu"  # per-step default in settings.toml
     assert queues["get_config"] == queues["prepare_data"] == "cpu_queue"
@@ -67,7 +74,7 @@ def test_pipeline_parameters_and_step_inputs(controller):
     # The config's text travels with the run: agents need no configs checkout.
     assert parameters["config_content"] == CONFIG_TEXT
     assert "configs_commit" in parameters
-    nodes = built._nodes
+    nodes = _nodes(built)
     assert nodes["get_config"].parameters["kwargs/config_name"] == "${pipeline.config_name}"
     assert nodes["get_config"].parameters["kwargs/config_content"] == "${pipeline.config_content}"
     assert nodes["process_config"].parameters["kwargs_artifacts/loaded"] == "${get_config.id}.loaded"
@@ -87,5 +94,5 @@ def test_controller_task_lives_in_the_project_path(controller):
 
 def test_only_side_effect_free_steps_are_cached(controller):
     _, built = controller
-    cached = {name for name, node in built._nodes.items() if node.cache_executed_step}
+    cached = {name for name, node in _nodes(built).items() if node.cache_executed_step}
     assert cached == {"get_config", "process_config"}

@@ -9,6 +9,7 @@ from typing import Any
 from balldet.datasets.catalog import LocalCatalog
 from balldet.datasets.dataset import DatasetInfo, DatasetRef
 from balldet.errors import DatasetError
+from balldet.tracking import clearml_compat  # the one place that reaches into clearml's objects
 
 
 class DatasetResolver:
@@ -76,7 +77,7 @@ def _resolve_on_clearml(dataset_id: str) -> DatasetRef:
     dataset = _clearml_dataset(dataset_id)
     folder = Path(dataset.get_local_copy())
     info = dataset_info_from_clearml(dataset_id, dataset.name, dataset.version, dataset.tags,
-                                     dataset._task.get_parameters_as_dict())
+                                     clearml_compat.dataset_parameters(dataset))
     return DatasetRef(**info.model_dump(), path=find_yolo_root(folder))
 
 

@@ -1,12 +1,23 @@
-"""Every use of ClearML's private attributes in balldet, each with the reason (as yolov5_compat does).
+"""Every use of ClearML's private attributes and internal modules in balldet, each with the reason
+(as backends/yolov5/compat.py does for yolov5).
 
-clearml 2.1 has no public way to do these; if an upgrade breaks one, it breaks here.
+clearml 2.1 has no public way to do these. Nothing else in balldet reaches into clearml's objects:
+if an upgrade breaks one of them, it breaks here, and the docstring says what it was for.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+# The system tag ClearML gives a pipeline's runs (``PipelineController._tag``): a pipeline's runs
+# table lists the controller tasks that carry it in ``<project>/.pipelines/<pipeline name>``.
+PIPELINE_SYSTEM_TAG = "pipeline"
+# The system tag that hides a project from the projects page (``.pipelines`` and what is under it).
+HIDDEN_SYSTEM_TAG = "hidden"
+
+
+# -- the PipelineController (pipeline/remote.py builds it) --------------------------------------------
 
 
 def controller_task(controller: Any) -> Any:
@@ -34,6 +45,9 @@ def step_node(controller: Any, step: str) -> Any:
     return controller._nodes[step]
 
 
+# -- projects and datasets on a server ----------------------------------------------------------------
+
+
 def ensure_pipeline_project(project_name: str) -> None:
     """Create ``<path>/.pipelines/<name>`` on the server as ClearML's PipelineController does (its
     ``_create_pipeline_projects``: the ``.pipelines`` folder hidden, the pipeline's project tagged
@@ -46,5 +60,58 @@ def ensure_pipeline_project(project_name: str) -> None:
 
     parent = project_name.rsplit("/", 1)[0]
     session = Task._get_default_session()
-    get_or_create_project(session, project_name=parent, system_tags=["hidden"])
-    get_or_create_project(session, project_name=project_name, system_tags=["pipeline", "hidden"])
+    get_or_create_project(session, project_name=parent, system_tags=[HIDDEN_SYSTEM_TAG])
+    get_or_create_project(session, project_name=project_name, system_tags=[PIPELINE_SYSTEM_TAG, HIDDEN_SYSTEM_TAG])
+
+
+def dataset_parameters(dataset: Any) -> dict[str, Any]:
+    """The hyperparameters of a ClearML dataset's task (``dataset_info.names`` and
+    ``dataset_info.number_samples`` are the team's class names and frame count), by section.
+    (``Dataset._task``: a Dataset does not expose its task's parameters; ``Task.get_task`` on the
+    dataset's id would fetch the same task from the server a second time.)"""
+    return dataset._task.get_parameters_as_dict()
+
+
+# -- clearml's configuration, read and set for this process -------------------------------------------
+
+
+def read_config() -> Any:
+    """clearml's configuration as a task would use it (clearml.conf over clearml's defaults, with
+    the overrides set so far), loaded without opening a session, so without any network access.
+    (``ConfigWrapper._init``: the public ``ConfigWrapper.get`` answers one key at a time, and
+    :func:`api_server_host` needs the configuration object itself.)"""
+    from clearml.config import ConfigWrapper
+
+    return ConfigWrapper._init()
+
+
+def api_variables() -> dict[str, str]:
+    """The api host and credentials set in the environment, as clearml's session reads them
+    (``CLEARML_API_HOST``, ``CLEARML_API_ACCESS_KEY``, ``CLEARML_API_SECRET_KEY``,
+    ``CLEARML_AUTH_TOKEN`` and their older ``TRAINS_*`` names); "" where unset or empty.
+    (``clearml.backend_api.session.defs``: clearml's own entries, so the names and their order of
+    precedence stay clearml's.)"""
+    from clearml.backend_api.session.defs import ENV_ACCESS_KEY, ENV_AUTH_TOKEN, ENV_HOST, ENV_SECRET_KEY
+
+    entries = {"host": ENV_HOST, "access_key": ENV_ACCESS_KEY, "secret_key": ENV_SECRET_KEY, "auth_token": ENV_AUTH_TOKEN}
+    return {name: str(entry.get(default="") or "") for name, entry in entries.items()}
+
+
+def api_server_host(config: Any) -> str:
+    """The api server clearml connects to with ``config`` (the environment first, then
+    ``api.api_server``, ``api.host``, else clearml's default, as its session resolves it).
+    (``clearml.backend_api.session.session.Session.get_api_server_host``: the session class is
+    internal, and opening a session would contact the server.)"""
+    from clearml.backend_api.session.session import Session
+
+    return str(Session.get_api_server_host(config))
+
+
+def skip_update_check() -> None:
+    """Mark clearml's check for a newer release as done for this process: ``Task.init`` asks
+    clearml's update server on every call, offline too, which cannot answer offline (and the test
+    suite refuses any network access). (``CheckPackageUpdates._package_version_checked``: clearml
+    has no setting for it.)"""
+    from clearml.utilities.check_updates import CheckPackageUpdates
+
+    CheckPackageUpdates._package_version_checked = True

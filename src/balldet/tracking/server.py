@@ -24,6 +24,7 @@ from typing import Any
 
 from balldet.errors import TrackingError
 from balldet.settings import Settings
+from balldet.tracking import clearml_compat
 
 OFFLINE_FIX = "or run offline with ENV_FOR_DYNACONF=local_debug"
 CONFIGURE_FIX = (
@@ -68,23 +69,18 @@ def api_overrides(retries: int = 2, backoff_max: float = 2.0) -> dict[str, Any]:
 
 
 def resolve_server(config: Any = None) -> ServerConfig:
-    """The api host and credentials as clearml resolves them: environment first, then clearml.conf."""
-    from clearml.backend_api.session.defs import ENV_ACCESS_KEY, ENV_AUTH_TOKEN, ENV_HOST, ENV_SECRET_KEY
-    from clearml.backend_api.session.session import Session
-
+    """The api host and credentials as clearml resolves them: environment first, then clearml.conf
+    (``config``: clearml's configuration object, read from clearml.conf when not given; no network)."""
     if config is None:
-        from clearml.config import ConfigWrapper
-
-        config = ConfigWrapper._init()  # reads clearml.conf and the defaults; no network
-    access_key = ENV_ACCESS_KEY.get(default=config.get("api.credentials.access_key", None) or "") or ""
-    secret_key = ENV_SECRET_KEY.get(default=config.get("api.credentials.secret_key", None) or "") or ""
-    auth_token = ENV_AUTH_TOKEN.get(default="") or ""
-    host_set = bool(
-        ENV_HOST.get(default=None) or config.get("api.api_server", None) or config.get("api.host", None)
-    )
-    api_host = Session.get_api_server_host(config)
+        config = clearml_compat.read_config()
+    environment = clearml_compat.api_variables()
+    access_key = environment["access_key"] or config.get("api.credentials.access_key", None) or ""
+    secret_key = environment["secret_key"] or config.get("api.credentials.secret_key", None) or ""
+    auth_token = environment["auth_token"]
+    host_set = bool(environment["host"] or config.get("api.api_server", None) or config.get("api.host", None))
+    api_host = clearml_compat.api_server_host(config)
     configured = host_set or bool(access_key or secret_key or auth_token)
-    return ServerConfig(str(api_host).rstrip("/"), str(access_key), str(secret_key), str(auth_token), configured)
+    return ServerConfig(api_host.rstrip("/"), str(access_key), str(secret_key), str(auth_token), configured)
 
 
 def check_server(settings: Settings, server: ServerConfig | None = None) -> ServerConfig:

@@ -11,6 +11,7 @@ import os
 import sys
 
 from balldet.settings import Settings
+from balldet.tracking import clearml_compat
 
 
 def configure_clearml(settings: Settings) -> None:
@@ -27,10 +28,7 @@ def configure_clearml(settings: Settings) -> None:
     from clearml.config import ConfigWrapper
 
     if settings.clearml_offline:
-        # Task.init asks clearml's update server for a newer release even offline; mark it asked.
-        from clearml.utilities.check_updates import CheckPackageUpdates
-
-        CheckPackageUpdates._package_version_checked = True
+        clearml_compat.skip_update_check()  # asked on every Task.init, offline too
 
     overrides = {
         "sdk": {
@@ -44,3 +42,14 @@ def configure_clearml(settings: Settings) -> None:
         # clearml would retry an unreachable server for hours; a few quick retries are enough.
         overrides.update(api_overrides())
     ConfigWrapper.set_overrides(overrides)
+
+
+def connect_online(settings: Settings) -> None:
+    """ClearML online for the rest of this process, whatever the settings environment says (``balldet
+    sync`` uploads offline records), with the quick retries of a server run. Offline tasks must be
+    closed by then: ClearML cannot take an open task online."""
+    os.environ.pop("CLEARML_OFFLINE_MODE", None)
+    configure_clearml(settings.model_copy(update={"clearml_offline": False}))
+    from clearml import Task
+
+    Task.set_offline(False)

@@ -12,11 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from balldet.tracking.clearml_compat import PIPELINE_SYSTEM_TAG  # noqa: F401  (the local runner tags its pipeline task)
 from balldet.tracking.reporter import ClearMLReporter
 
-# ClearML's system tag of a pipeline's runs (PipelineController._tag): a pipeline's runs table lists
-# the controller tasks with it in ``<project>/.pipelines/<pipeline name>``.
-PIPELINE_SYSTEM_TAG = "pipeline"
 # The pipeline task's user property listing the test results on data seen in training.
 SEEN_PROPERTY = "seen_in_training"
 
