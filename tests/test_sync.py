@@ -117,7 +117,7 @@ def test_unreachable_server_fails_fast(offline_run, tmp_path: Path) -> None:
 
 def test_synced_sessions_are_skipped(offline_run, tmp_path: Path) -> None:
     ws, run_dir, ids = offline_run
-    from balldet.cli.sync import sessions_of_run
+    from balldet.tracking.offline_sessions import sessions_of_run
 
     sessions = {s.local_id: s for s in sessions_of_run(run_dir)}
     assert set(sessions) == set(ids)
@@ -145,3 +145,35 @@ def test_run_folder_without_manifest(workspace) -> None:
     result = workspace.cli("sync", "--run", str(workspace.outputs), "--dry-run", timeout=60)
     assert result.returncode == 2
     assert "no run.json" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_upload_marks_each_session_and_stops_at_the_first_failure(offline_run, monkeypatch) -> None:
+    """Up to ClearML's import itself (answered here): sessions in order, each marked as it is done."""
+    from clearml import Task
+
+    from balldet.errors import TrackingError
+    from balldet.tracking.offline_sessions import sessions_of_run, upload_sessions
+    from balldet.tracking.server import ServerConfig
+
+    _, run_dir, ids = offline_run
+    sessions = sessions_of_run(run_dir)
+    server = ServerConfig("http://clearml.invalid:8008", "key", "secret", "", configured=True)
+    imported: list[str] = []
+
+    def import_offline_session(path: str) -> str:
+        if len(imported) == 1:
+            raise ValueError("server went away")
+        imported.append(path)
+        return f"srv{len(imported)}"
+
+    monkeypatch.setattr(Task, "import_offline_session", staticmethod(import_offline_session))
+    heard: list[tuple[str, str]] = []
+    try:
+        with pytest.raises(TrackingError, match="failed after 1 of 3: ValueError: server went away"):
+            upload_sessions(sessions, server, on_uploaded=lambda s, server_id: heard.append((s.local_id, server_id)))
+        assert heard == [(ids[0], "srv1")] and imported == [str(sessions[0].path)]
+        assert sessions[0].synced and sessions[0].server_id() == "srv1"
+        assert not sessions[1].synced and not sessions[2].synced
+    finally:
+        for session in sessions:
+            session.marker.unlink(missing_ok=True)
