@@ -16,6 +16,12 @@ from balldet.errors import BackendError
 
 # (title, series, value, iteration): how a backend reports progress scalars while it trains.
 ScalarCallback = Callable[[str, str, float, int], None]
+# Predictions for mAP keep every candidate box: scores down to 0.001, up to 300 boxes per frame, as
+# both frameworks' own validation keeps them.
+PREDICT_CONF = 0.001
+PREDICT_MAX_DET = 300
+# Both frameworks write a training to <project>/<name>/: project is the train stage's folder, name this.
+TRAINING_NAME = "train"
 
 
 class TrainedModel(BaseModel):
@@ -118,6 +124,17 @@ class ModelWrapper(ABC):
         """What the backend's own validation says of ``dataset`` (its images but ``exclude``), for
         the leaderboards that show it; None for a backend whose numbers no board reads."""
         return None
+
+
+def checkpoint_to_resume(out_dir: Path, *, resume: bool) -> Path | None:
+    """The last checkpoint of an interrupted training in ``out_dir``, checked whole, when ``resume``
+    asks to continue one and there is one; None means training from the start. (Both frameworks
+    save ``<project>/<name>/weights/last.pt`` after every epoch.)"""
+    checkpoint = Path(out_dir).resolve() / TRAINING_NAME / "weights" / "last.pt"
+    if not (resume and checkpoint.is_file()):
+        return None
+    check_checkpoint(checkpoint)
+    return checkpoint
 
 
 def check_checkpoint(path: Path) -> None:

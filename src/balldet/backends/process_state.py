@@ -54,7 +54,7 @@ class ProcessState:
         # count comes from the user's environment, not from the OMP_NUM_THREADS ultralytics sets.
         import numpy
         import torch
-        import torch._tensor_str as tensor_str
+        import torch._tensor_str as tensor_str  # torch has set_printoptions but no getter: its PRINT_OPTS
 
         return cls(
             threads=torch.get_num_threads(),

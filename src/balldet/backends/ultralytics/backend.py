@@ -12,7 +12,8 @@ import numpy as np
 import yaml
 
 from balldet.backends.base_converter import ConvertedData
-from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel, check_checkpoint
+from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel
+from balldet.backends.base_model import PREDICT_CONF, PREDICT_MAX_DET, TRAINING_NAME, checkpoint_to_resume
 from balldet.backends.base_model import batches_of_one_size, in_input_order
 from balldet.backends.options import Problems, check_options, check_weights_name, framework_device
 from balldet.backends.ultralytics.env import configure_ultralytics, ultralytics_call
@@ -25,8 +26,6 @@ NAME = "ultralytics"
 MANAGED_KEYS = {"data", "project", "name", "exist_ok", "device", "mode", "task", "resume", "source"}
 # Defaults that differ from ultralytics' own: plots cost ~10 s per run and nobody looks at them here.
 DEFAULTS: dict[str, Any] = {"model": "yolov8n.yaml", "plots": False}
-# Predictions for mAP need every candidate box.
-PREDICT_CONF = 0.001
 # How a training from a model yaml is configured (the hint for weights that cannot be downloaded).
 FROM_MODEL_YAML = " (e.g. model: yolov8n.yaml)"
 # ultralytics' own default device (its default.yaml leaves it empty): it picks a GPU when there is one.
@@ -109,9 +108,8 @@ class UltralyticsWrapper(ModelWrapper):
         self._configure()
         from ultralytics import YOLO
 
-        checkpoint = Path(out_dir).resolve() / "train" / "weights" / "last.pt"
-        if resume and checkpoint.is_file():
-            check_checkpoint(checkpoint)
+        checkpoint = checkpoint_to_resume(out_dir, resume=resume)
+        if checkpoint is not None:
             # ultralytics restores every option (data, epochs, optimizer state) from the checkpoint.
             model = YOLO(str(checkpoint))
             options: dict[str, Any] = dict(resume=True, device=framework_device(device, auto=AUTO_DEVICE))
@@ -122,7 +120,7 @@ class UltralyticsWrapper(ModelWrapper):
             options.update(
                 data=str(data.data_file),
                 project=str(Path(out_dir).resolve()),
-                name="train",
+                name=TRAINING_NAME,
                 exist_ok=True,
                 device=framework_device(device, auto=AUTO_DEVICE),
             )
@@ -163,7 +161,7 @@ class UltralyticsWrapper(ModelWrapper):
     ) -> Iterator[Detections]:
         if self._model is None:
             raise BackendError("predict() before load()")
-        options: dict[str, Any] = dict(conf=PREDICT_CONF, max_det=300, verbose=False, stream=True)
+        options: dict[str, Any] = dict(conf=PREDICT_CONF, max_det=PREDICT_MAX_DET, verbose=False, stream=True)
         if image_size:
             options["imgsz"] = image_size
         # ultralytics letterboxes a batch to the smallest stride-multiple rectangle only when all its

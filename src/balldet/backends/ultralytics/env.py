@@ -32,6 +32,9 @@ _ENV_SET_BY_ULTRALYTICS = (
 
 
 def configure_ultralytics(cache_dir: Path, *, allow_downloads: bool) -> None:
+    """ultralytics offline (unless ``allow_downloads``), its settings (unless YOLO_CONFIG_DIR says
+    otherwise), runs, weights and datasets under ``<cache_dir>/ultralytics`` rather than the user's
+    home, its integrations off, and its fonts in place."""
     config_dir = Path(cache_dir) / "ultralytics"
     if "ultralytics" not in sys.modules:
         os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))

@@ -21,7 +21,8 @@ import yaml
 
 from balldet.backends.base_converter import ConvertedData
 from balldet.backends.options import Problems, check_options, check_weights_name, framework_device, is_local_file
-from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel, check_checkpoint
+from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel
+from balldet.backends.base_model import PREDICT_CONF, PREDICT_MAX_DET, TRAINING_NAME, checkpoint_to_resume
 from balldet.backends.base_model import batches_of_one_size, in_input_order
 from balldet.backends.yolo_layout import YoloLayoutConverter, link_split
 from balldet.backends.yolov5.compat import import_yolov5, yolov5_call
@@ -43,10 +44,8 @@ from balldet.registry import DATASET_CONVERTERS, MODEL_WRAPPERS
 NAME = "yolov5"
 # Defaults that differ from yolov5's own: plots cost seconds per run and nobody looks at them here.
 DEFAULTS: dict[str, Any] = {"noplots": True}
-# Predictions for mAP need every candidate box; NMS as yolov5's val.py does it.
-PREDICT_CONF = 0.001
+# NMS as yolov5's val.py does it.
 PREDICT_IOU = 0.6
-PREDICT_MAX_DET = 300
 DEFAULT_IMGSZ = 640
 # yolov5's own default device (train.py's --device ''): it picks a GPU when there is one.
 AUTO_DEVICE = ""
@@ -110,12 +109,10 @@ class Yolov5Wrapper(ModelWrapper):
         out_dir = Path(out_dir).resolve()
         out_dir.mkdir(parents=True, exist_ok=True)
         options = self._train_options(data, train_config, out_dir, device=device, seed=seed)
-        checkpoint = out_dir / "train" / "weights" / "last.pt"
+        checkpoint = checkpoint_to_resume(out_dir, resume=resume)
         # An interrupted run's checkpoint still holds its optimizer: yolov5 restores every option
         # from the opt.yaml beside it and continues with the next epoch.
-        resuming = resume and checkpoint.is_file()
-        if resuming:
-            check_checkpoint(checkpoint)
+        resuming = checkpoint is not None
         final: dict[str, float] = {}
         epochs_seen: list[int] = []
         with yolov5_call():
@@ -164,7 +161,7 @@ class Yolov5Wrapper(ModelWrapper):
             hyp=self._hyp_file(train_config.get("hyp"), out_dir),
             data=str(Path(data.data_file).resolve()),
             project=str(out_dir),
-            name="train",
+            name=TRAINING_NAME,
             exist_ok=True,
             device=framework_device(device, auto=AUTO_DEVICE),
         )
