@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from balldet.backends.base_model import Detections
+from balldet.boxes import Detections
 from balldet.evaluation import (
     AITOD_AREA_RANGES,
     AREA_LABELS,

@@ -17,9 +17,10 @@ import numpy
 import pytest
 import torch
 
-from balldet.backends.base_model import Detections, TrainedModel
+from balldet.backends.base_model import TrainedModel
 from balldet.backends.yolov5.backend import Yolov5Converter, Yolov5Wrapper
 from balldet.backends.yolov5.compat import yolov5_root
+from balldet.boxes import Detections
 from balldet.datasets.catalog import LocalCatalog
 from balldet.datasets.prepared import FrameRef, PreparedData
 from balldet.synth.catalog import synth_dataset_id

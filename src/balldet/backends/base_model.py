@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from balldet.backends.base_converter import ConvertedData
+from balldet.boxes import Detections  # what predict() yields; backends import it from here
 from balldet.errors import BackendError
 
 # (title, series, value, iteration): how a backend reports progress scalars while it trains.
@@ -33,19 +32,6 @@ class TrainedModel(BaseModel):
     epochs: int = 0
     image_size: int | None = None
     resumed_from_epoch: int | None = None
-
-
-@dataclass(frozen=True)
-class Detections:
-    """Detections of one image: ``boxes`` xyxy in original-image pixels."""
-
-    boxes: np.ndarray  # (N, 4) float64
-    scores: np.ndarray  # (N,)
-    classes: np.ndarray  # (N,) int
-
-    @classmethod
-    def empty(cls) -> Detections:
-        return cls(np.zeros((0, 4)), np.zeros(0), np.zeros(0, dtype=np.int64))
 
 
 class ModelWrapper(ABC):

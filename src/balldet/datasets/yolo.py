@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from balldet.boxes import YOLO_LABEL_LAYOUT
 from balldet.errors import DatasetError
 
 
@@ -40,7 +41,7 @@ def read_rows(path: Path, columns: int, *, layout: str, fix: str, exact: bool = 
 def read_labels(path: Path) -> np.ndarray:
     """Rows ``class cx cy w h`` (normalised) of one label file; a missing file means no objects."""
     return read_rows(
-        path, 5, layout="class cx cy w h", exact=False,
+        path, 5, layout=YOLO_LABEL_LAYOUT, exact=False,
         fix="run `balldet datasets check` on the dataset and repair its labels",
     )
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from balldet.boxes import clip_xyxy, xyxy_to_yolo, yolo_rows
 from balldet.datasets.catalog import METADATA_FILE, LocalCatalog
 from balldet.datasets.dataset import DatasetInfo, DatasetRef
 from balldet.synth.render import Box, Look, make_look, render_frame, stable_int
@@ -165,9 +166,8 @@ def plan_frames(images_per_dataset: int, seed: int = 0) -> dict[str, list[Planne
 
 def yolo_line(cls: int, box: Box, width: int, height: int) -> str:
     """``class cx cy w h``, normalised, 6 decimals, the box clipped to the image."""
-    x1, y1, x2, y2 = (min(max(v, 0.0), lim) for v, lim in zip(box, (width, height, width, height)))
-    return (f"{cls} {(x1 + x2) / 2 / width:.6f} {(y1 + y2) / 2 / height:.6f} "
-            f"{(x2 - x1) / width:.6f} {(y2 - y1) / height:.6f}")
+    (row,) = yolo_rows([cls], xyxy_to_yolo(clip_xyxy(box, width, height), width, height))
+    return row
 
 
 def render_planned(frame: PlannedFrame, look: Look, kind: str, image_size: tuple[int, int], seed: int,

@@ -8,7 +8,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from balldet.backends.base_converter import ConvertedData
@@ -180,10 +179,9 @@ class UltralyticsWrapper(ModelWrapper):
 
 def _detections(result: Any) -> Detections:
     boxes = result.boxes
+    # Detections turns the float32 tensors' values into float64 boxes and scores and int64 classes.
     return Detections(
-        boxes=boxes.xyxy.cpu().numpy().astype(np.float64),
-        scores=boxes.conf.cpu().numpy().astype(np.float64),
-        classes=boxes.cls.cpu().numpy().astype(np.int64),
+        boxes=boxes.xyxy.cpu().numpy(), scores=boxes.conf.cpu().numpy(), classes=boxes.cls.cpu().numpy()
     )
 
 

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 from balldet.backends.base_converter import ConvertedData
@@ -223,11 +222,8 @@ class Yolov5Wrapper(ModelWrapper):
                 # File paths: yolov5 reads them itself (as RGB, EXIF-rotated), boxes come back in pixels.
                 with yolov5_call():
                     results = self._model([str(images[i]) for i in indices], size=size)
-                found = []
-                for rows in results.xyxy:
-                    rows = rows.detach().cpu().numpy().astype(np.float64).reshape(-1, 6)
-                    found.append(Detections(boxes=rows[:, :4], scores=rows[:, 4], classes=rows[:, 5].astype(np.int64)))
-                yield indices, found
+                # one (N, 6) tensor per frame: x1 y1 x2 y2 conf class, in the frame's pixels
+                yield indices, [Detections.from_rows(rows.detach().cpu().numpy()) for rows in results.xyxy]
 
         yield from in_input_order(batches())
 
