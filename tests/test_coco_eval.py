@@ -12,14 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from balldet.evaluation import (
-    SUMMARY_KEYS,
-    ImageDets,
-    ImageGT,
-    evaluate_coco,
-    xyxy_to_xywh,
-    yolo_to_xywh,
-)
+from balldet.boxes import xyxy_to_xywh, yolo_to_xywh
+from balldet.evaluation import SUMMARY_KEYS, ImageDets, ImageGT, evaluate_coco
 
 pycocotools = pytest.importorskip("pycocotools")
 from pycocotools.coco import COCO  # noqa: E402
@@ -172,7 +166,6 @@ def test_explicit_class_ids_drop_and_add_classes():
 
 
 def test_pair_chunking_and_sort_fallback_do_not_change_results(monkeypatch):
-    import balldet.evaluation.coco as coco_module
     import balldet.evaluation.coco_match as coco_match
 
     rng = np.random.default_rng(11)
@@ -184,7 +177,7 @@ def test_pair_chunking_and_sort_fallback_do_not_change_results(monkeypatch):
 
     major = np.array([2**61, 0, 2**61, 5], dtype=np.int64)
     minor = np.array([3, 2, 1, 0], dtype=np.int64)
-    np.testing.assert_array_equal(coco_module._argsort_pairs(major, minor), [1, 3, 2, 0])
+    np.testing.assert_array_equal(coco_match.argsort_pairs(major, minor), [1, 3, 2, 0])
 
 
 def test_class_only_in_detections_is_minus_one_and_left_out():

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from PIL import Image, ImageOps
 
-from balldet.backends.base_model import Detections
+from balldet.boxes import Detections
 from balldet.datasets.folders import labels_folder_for, open_dataset, open_datasets, read_data_yaml
 from balldet.datasets.yolo import image_size, read_labels
 from balldet.errors import DatasetError

@@ -13,7 +13,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from balldet.evaluation import ImageDets, ImageGT, evaluate_coco
-from balldet.backends.base_model import Detections
+from balldet.boxes import Detections
 from balldet.evaluation import plots
 from balldet.evaluation.plots import (
     ThresholdCurve,

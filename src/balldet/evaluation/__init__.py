@@ -6,7 +6,8 @@ Public API::
     from balldet.evaluation import evaluate_distance_ap, frame_top_one, evaluate_tiny_ap
 
 See :mod:`balldet.evaluation.coco` for the exact COCO semantics and
-:mod:`balldet.evaluation.ball` for the ball measures (all in original-image pixels).
+:mod:`balldet.evaluation.ball` for the ball measures (all in original-image pixels). Box formats
+and their conversions are :mod:`balldet.boxes`.
 """
 
 from .ball import (
@@ -33,12 +34,9 @@ from .coco import (
     RECALL_THRESHOLDS,
     SUMMARY_KEYS,
     CocoResult,
-    ImageDets,
-    ImageGT,
     evaluate_coco,
-    xyxy_to_xywh,
-    yolo_to_xywh,
 )
+from .inputs import ImageDets, ImageGT
 
 __all__ = [
     "AITOD_AREA_RANGES",
@@ -65,6 +63,4 @@ __all__ = [
     "evaluate_tiny_ap",
     "frame_top_one",
     "tiny_object_ap",
-    "xyxy_to_xywh",
-    "yolo_to_xywh",
 ]

@@ -43,18 +43,12 @@ from .ball_top1 import (
     TopOneCounts,
     frame_top_one,
 )
-from .coco import (
-    AREA_LABELS,
-    AREA_RANGES,
-    MAX_DETS,
-    RECALL_THRESHOLDS,
-    CocoResult,
-    ImageDets,
-    ImageGT,
-    evaluate_coco,
-)
+from balldet.boxes import xywh_centres
+
+from .coco import AREA_LABELS, AREA_RANGES, MAX_DETS, RECALL_THRESHOLDS, CocoResult, evaluate_coco
 from .coco_accumulate import accumulate
 from .coco_match import Cells, flatten_cells, greedy_match, same_cell_pairs
+from .inputs import ImageDets, ImageGT
 
 __all__ = [
     "AITOD_AREA_RANGES",
@@ -144,10 +138,6 @@ class DistanceAP:
         return out
 
 
-def _centre(boxes: np.ndarray) -> np.ndarray:
-    return boxes[:, :2] + boxes[:, 2:] / 2
-
-
 def _distance_pairs(
     cells: Cells, radii: np.ndarray, factors: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -156,7 +146,7 @@ def _distance_pairs(
     Returns ``(det_index, gt_index, distance, limit)`` with ``limit`` (P, T) the radius of each
     pair under each threshold: the fixed radii, then ``k·max(w, h)`` of the pair's GT.
     """
-    det_centre, gt_centre = _centre(cells.det_boxes), _centre(cells.gt_boxes)
+    det_centre, gt_centre = xywh_centres(cells.det_boxes), xywh_centres(cells.gt_boxes)
     gt_size = np.max(cells.gt_boxes[:, 2:], axis=1) if cells.gt_boxes.size else np.zeros(0)
     fixed_reach = float(radii.max()) if radii.size else 0.0
     factor_reach = float(factors.max()) if factors.size else 0.0

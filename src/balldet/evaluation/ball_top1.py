@@ -32,7 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .coco import ImageDets, ImageGT
+from balldet.boxes import xywh_centres
+
+from .inputs import ImageDets, ImageGT
 
 #: Radius within which a top-1 prediction is a TP, in original-image pixels (as WASB; TrackNetV3
 #: uses 4 px at its 512×288 network input, which is a different, larger tolerance).
@@ -240,14 +242,10 @@ def frame_top_one(
         if top_det.size:
             seg_start = np.cumsum(n_gt) - n_gt
             gt_idx = np.repeat(lo - seg_start, n_gt) + np.arange(int(n_gt.sum()))
-            delta = np.repeat(_centre(d_box[top_det]), n_gt, axis=0) - _centre(g_box[gt_idx])
+            delta = np.repeat(xywh_centres(d_box[top_det]), n_gt, axis=0) - xywh_centres(g_box[gt_idx])
             dist = np.hypot(delta[:, 0], delta[:, 1])
             distance[top_frame] = np.minimum.reduceat(dist, seg_start)
     return FrameTopOne(score=score, distance_px=distance, visible=visible, radius_px=float(radius_px))
-
-
-def _centre(boxes: np.ndarray) -> np.ndarray:
-    return boxes[:, :2] + boxes[:, 2:] / 2
 
 
 def _flatten_frames(

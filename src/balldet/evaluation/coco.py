@@ -39,12 +39,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from .coco_accumulate import accumulate, summarize
-from .coco_match import argsort_pairs, candidate_pairs, flatten_cells, greedy_match
+from .coco_match import candidate_pairs, flatten_cells, greedy_match
+from .inputs import ImageDets, ImageGT
 
 #: IoU thresholds 0.50, 0.55, ..., 0.95 (T = 10).
 IOU_THRESHOLDS: np.ndarray = np.linspace(0.5, 0.95, 10, endpoint=True)
@@ -75,119 +75,6 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "AR_medium",
     "AR_large",
 )
-
-
-# --------------------------------------------------------------------------- box helpers
-
-
-def xyxy_to_xywh(boxes: Any) -> np.ndarray:
-    """Convert ``(N, 4)`` boxes ``x1, y1, x2, y2`` to ``x, y, w, h`` (float64)."""
-    b = _as_boxes(boxes, "boxes")
-    out = b.copy()
-    out[:, 2] = b[:, 2] - b[:, 0]
-    out[:, 3] = b[:, 3] - b[:, 1]
-    return out
-
-
-def yolo_to_xywh(boxes: Any, img_w: float, img_h: float) -> np.ndarray:
-    """Convert ``(N, 4)`` YOLO boxes (``cx, cy, w, h`` normalised to 0..1) to pixel ``x, y, w, h``."""
-    b = _as_boxes(boxes, "boxes")
-    w = b[:, 2] * img_w
-    h = b[:, 3] * img_h
-    return np.stack([b[:, 0] * img_w - w / 2, b[:, 1] * img_h - h / 2, w, h], axis=1)
-
-
-def _as_boxes(boxes: Any, name: str) -> np.ndarray:
-    b = np.asarray(boxes, dtype=np.float64)
-    if b.size == 0:
-        return np.zeros((0, 4), dtype=np.float64)
-    if b.ndim == 1 and b.shape[0] == 4:
-        b = b[None, :]
-    if b.ndim != 2 or b.shape[1] != 4:
-        raise ValueError(f"{name} must have shape (N, 4), got {b.shape}")
-    if not np.all(np.isfinite(b)):
-        raise ValueError(f"{name} must be finite")
-    return b
-
-
-def _as_vector(values: Any, n: int, name: str, dtype: type) -> np.ndarray:
-    v = np.asarray(values)
-    if v.size == 0 and n == 0:
-        return np.zeros(0, dtype=dtype)
-    v = v.reshape(-1) if v.ndim == 0 else v
-    if v.ndim != 1 or v.shape[0] != n:
-        raise ValueError(f"{name} must have shape ({n},), got {v.shape}")
-    if dtype is np.int64:
-        if v.dtype.kind == "f" and not np.all(v == np.round(v)):
-            raise ValueError(f"{name} must hold integers")
-        return v.astype(np.int64)
-    if dtype is bool:
-        return v.astype(bool)
-    out = v.astype(np.float64)
-    if not np.all(np.isfinite(out)):
-        raise ValueError(f"{name} must be finite")
-    return out
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-@dataclass
-class ImageGT:
-    """Ground truth of one image.
-
-    Attributes:
-        boxes: ``(N, 4)`` boxes ``x, y, w, h`` in pixels (converted to float64).
-        classes: ``(N,)`` integer class ids.
-        areas: ``(N,)`` areas used for the small/medium/large ranges; ``None`` means ``w * h``.
-        iscrowd: ``(N,)`` crowd flags; ``None`` means no crowd boxes. A crowd box is never
-            counted as an object to find; detections on it are ignored.
-    """
-
-    boxes: np.ndarray
-    classes: np.ndarray
-    areas: np.ndarray | None = None
-    iscrowd: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        self.boxes = _as_boxes(self.boxes, "ImageGT.boxes")
-        n = self.boxes.shape[0]
-        self.classes = _as_vector(self.classes, n, "ImageGT.classes", np.int64)
-        if self.areas is None:
-            self.areas = self.boxes[:, 2] * self.boxes[:, 3]
-        else:
-            self.areas = _as_vector(self.areas, n, "ImageGT.areas", np.float64)
-        if self.iscrowd is None:
-            self.iscrowd = np.zeros(n, dtype=bool)
-        else:
-            self.iscrowd = _as_vector(self.iscrowd, n, "ImageGT.iscrowd", bool)
-
-    def __len__(self) -> int:
-        return int(self.boxes.shape[0])
-
-
-@dataclass
-class ImageDets:
-    """Detections of one image.
-
-    Attributes:
-        boxes: ``(M, 4)`` boxes ``x, y, w, h`` in pixels (converted to float64).
-        scores: ``(M,)`` confidences (float64); higher is more confident.
-        classes: ``(M,)`` integer class ids.
-    """
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    classes: np.ndarray
-
-    def __post_init__(self) -> None:
-        self.boxes = _as_boxes(self.boxes, "ImageDets.boxes")
-        n = self.boxes.shape[0]
-        self.scores = _as_vector(self.scores, n, "ImageDets.scores", np.float64)
-        self.classes = _as_vector(self.classes, n, "ImageDets.classes", np.int64)
-
-    def __len__(self) -> int:
-        return int(self.boxes.shape[0])
 
 
 # --------------------------------------------------------------------------- result
@@ -287,9 +174,6 @@ def _iou_index(iou: float) -> int:
 
 
 # --------------------------------------------------------------------------- evaluation
-
-#: Former name of :func:`~balldet.evaluation.coco_match.argsort_pairs`, kept for callers of it.
-_argsort_pairs = argsort_pairs
 
 
 def evaluate_coco(

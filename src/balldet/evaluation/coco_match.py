@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # coco.py imports this module, so only the type checker may import it back
-    from .coco import ImageDets, ImageGT
+from .inputs import ImageDets, ImageGT
 
 #: Upper bound on the number of (detection, ground truth) pairs whose IoU is computed at once.
 PAIR_CHUNK = 1 << 22

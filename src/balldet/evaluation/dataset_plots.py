@@ -6,9 +6,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from balldet.backends.base_model import Detections
+from balldet.boxes import Detections, xywh_to_xyxy
 from balldet.evaluation.coco import evaluate_coco
 from balldet.evaluation.frames import FrameTruth, detections_to_image_dets
 from balldet.evaluation.plots import plot_f1_vs_threshold, plot_pr_curve, plot_sample_frames
@@ -16,11 +14,6 @@ from balldet.evaluation.plots import plot_f1_vs_threshold, plot_pr_curve, plot_s
 
 def _file_name(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)
-
-
-def _xyxy_truth(frame: FrameTruth) -> np.ndarray:
-    xywh = frame.to_image_gt().boxes
-    return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
 
 
 def plot_scored_dataset(
@@ -49,7 +42,7 @@ def plot_scored_dataset(
         ),
         "sample frames": plot_sample_frames(
             [images[i] for i in order],
-            [_xyxy_truth(truth[i]) for i in order],
+            [xywh_to_xyxy(truth[i].to_image_gt().boxes) for i in order],
             [detections[i].boxes for i in order],
             [detections[i].scores for i in order],
             stem.with_name(stem.name + "_samples.png"),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from balldet.backends.base_model import Detections
+from balldet.boxes import Detections, xyxy_to_xywh, yolo_to_xywh
 from balldet.evaluation.ball import (
     COCO_AND_AITOD_AREA_RANGES,
     evaluate_distance_ap,
@@ -19,7 +19,8 @@ from balldet.evaluation.ball import (
     tiny_object_ap,
 )
 from balldet.evaluation.ball_top1 import DEFAULT_TAU
-from balldet.evaluation.coco import ImageDets, ImageGT, evaluate_coco, yolo_to_xywh
+from balldet.evaluation.coco import evaluate_coco
+from balldet.evaluation.inputs import ImageDets, ImageGT
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,7 @@ class FrameTruth:
 
 
 def detections_to_image_dets(dets: Detections) -> ImageDets:
-    boxes = np.asarray(dets.boxes, dtype=np.float64).reshape(-1, 4)
-    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-    return ImageDets(boxes=xywh, scores=dets.scores, classes=dets.classes)
+    return ImageDets(boxes=xyxy_to_xywh(dets.boxes), scores=dets.scores, classes=dets.classes)
 
 
 @dataclass(frozen=True)

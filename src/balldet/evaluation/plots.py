@@ -24,8 +24,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from balldet.evaluation.coco import IOU_THRESHOLDS, MAX_DETS, RECALL_THRESHOLDS
-from balldet.evaluation.coco import CocoResult, ImageDets, ImageGT
+from balldet.boxes import cxcywh_to_xywh, xyxy_to_cxcywh
+from balldet.evaluation.coco import IOU_THRESHOLDS, MAX_DETS, RECALL_THRESHOLDS, CocoResult
+from balldet.evaluation.inputs import ImageDets, ImageGT
 from balldet.evaluation.threshold_curve import ThresholdCurve, threshold_curve
 from balldet.files import write_bytes_atomic
 
@@ -276,12 +277,11 @@ def plot_leaderboard(
 # --------------------------------------------------------------------------- frames
 
 
-def _visible_box(box: np.ndarray, min_side: float) -> tuple[float, float, float, float]:
-    """``x, y, w, h`` of a box grown about its centre to ``min_side``: a 5 px ball is invisible."""
-    x1, y1, x2, y2 = box
-    w, h = max(x2 - x1, min_side), max(y2 - y1, min_side)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    return cx - w / 2, cy - h / 2, w, h
+def _visible_boxes(boxes: np.ndarray, min_side: float) -> np.ndarray:
+    """xywh of xyxy boxes grown about their centres to at least ``min_side``: a 5 px ball is invisible."""
+    centred = xyxy_to_cxcywh(boxes)
+    centred[:, 2:] = np.maximum(centred[:, 2:], min_side)
+    return cxcywh_to_xywh(centred)
 
 
 def _read_frame(path: Path) -> tuple[np.ndarray | None, float]:
@@ -345,11 +345,9 @@ def plot_sample_frames(
         boxes = np.asarray(det_boxes[i], dtype=np.float64).reshape(-1, 4) * scale
         scores = np.asarray(det_scores[i], dtype=np.float64).reshape(-1)
         shown = scores >= score_threshold
-        for box in gt:
-            x, y, w, h = _visible_box(box, min_side * 1.5)
+        for x, y, w, h in _visible_boxes(gt, min_side * 1.5):
             ax.add_patch(Rectangle((x, y), w, h, fill=False, ec=GT_COLOR, lw=2.0))
-        for box, score in zip(boxes[shown], scores[shown]):
-            x, y, w, h = _visible_box(box, min_side)
+        for (x, y, w, h), score in zip(_visible_boxes(boxes[shown], min_side), scores[shown]):
             ax.add_patch(Rectangle((x, y), w, h, fill=False, ec=DET_COLOR, lw=1.2))
             ax.text(x + w, y, f"{score:.2f}", color="white", fontsize=6.5, va="bottom",
                     bbox={"fc": DET_COLOR, "ec": "none", "pad": 0.8, "alpha": 0.85})

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from balldet.backends.base_model import Detections
+from balldet.boxes import YOLO_PREDICTION_LAYOUT, Detections, xywh_to_xyxy, yolo_to_xyxy
 from balldet.datasets.dataset import DatasetRef
 from balldet.datasets.yolo import image_size, read_labels, read_rows
 from balldet.errors import DatasetError
@@ -98,7 +98,7 @@ def load_predictions(
         return detections, Coverage(source, len(images), covered, 0, per_file=False)
     raise DatasetError(
         f"no predictions at {source}",
-        fix="give a folder of <image stem>.txt files (class cx cy w h conf) or a COCO results .json",
+        fix=f"give a folder of <image stem>.txt files ({YOLO_PREDICTION_LAYOUT}) or a COCO results .json",
     )
 
 
@@ -129,14 +129,12 @@ def _folder_coverage(source: Path, images: Sequence[Path], images_folder: Path |
 
 def _read_txt(path: Path, frame: FrameTruth) -> Detections:
     data = read_rows(
-        path, 6, layout="class cx cy w h conf", fix="save predictions with save_txt=True and save_conf=True"
+        path, 6, layout=YOLO_PREDICTION_LAYOUT, fix="save predictions with save_txt=True and save_conf=True"
     )
     if not len(data):
         return Detections.empty()
-    cx, cy = data[:, 1] * frame.width, data[:, 2] * frame.height
-    w, h = data[:, 3] * frame.width, data[:, 4] * frame.height
-    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    return Detections(boxes=boxes, scores=data[:, 5], classes=data[:, 0].astype(np.int64))
+    boxes = yolo_to_xyxy(data[:, 1:5], frame.width, frame.height)
+    return Detections(boxes=boxes, scores=data[:, 5], classes=data[:, 0])
 
 
 def _image_keys(image: Path) -> list[str]:
@@ -160,7 +158,7 @@ def _read_coco_results(path: Path, images: Sequence[Path], category_offset: int)
         try:
             key = str(item["image_id"])
             x, y, w, h = (float(v) for v in item["bbox"])
-            row = [x, y, x + w, y + h, float(item["score"]), float(item["category_id"]) - category_offset]
+            row = [x, y, w, h, float(item["score"]), float(item["category_id"]) - category_offset]
         except (KeyError, TypeError, ValueError) as exc:
             raise DatasetError(f"{path}: detection {number} is malformed ({exc})") from exc
         if key not in index:
@@ -175,6 +173,6 @@ def _read_coco_results(path: Path, images: Sequence[Path], category_offset: int)
         )
     detections = []
     for i in range(len(images)):
-        rows = np.asarray(per_image.get(i, []), dtype=np.float64).reshape(-1, 6)
-        detections.append(Detections(rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64)))
+        rows = np.asarray(per_image.get(i, []), dtype=np.float64).reshape(-1, 6)  # x y w h score class
+        detections.append(Detections(xywh_to_xyxy(rows[:, :4]), rows[:, 4], rows[:, 5]))
     return detections

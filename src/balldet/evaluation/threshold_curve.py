@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from balldet.evaluation.coco import MAX_DETS
-from balldet.evaluation.coco import ImageDets, ImageGT
+from balldet.evaluation.inputs import ImageDets, ImageGT
 
 
 @dataclass(frozen=True)
