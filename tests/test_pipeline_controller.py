@@ -7,7 +7,7 @@ import pytest
 
 from balldet.pipeline.request import RunRequest
 from balldet.settings import load_settings
-from balldet.stages import STAGE_NAMES
+from balldet.pipeline.spec import STAGE_NAMES
 from conftest import SETTINGS_FILE
 
 

@@ -37,7 +37,7 @@ import pytest
 from balldet.synth.catalog import synth_dataset_id
 from balldet.pipeline.request import RunRequest
 from balldet.settings import load_settings
-from balldet.stages import STAGE_NAMES
+from balldet.pipeline.spec import STAGE_NAMES
 from conftest import NETGUARD, REPO, SETTINGS_FILE, commit_and_publish, git, make_workspace
 
 DRIVER = Path(__file__).resolve().parent / "rendered_step_driver.py"
@@ -162,24 +162,51 @@ def test_step_functions_keep_the_rules_of_clearmls_function_steps(controller):
     balldet relies on, checked on the stored definitions."""
     import inspect
 
-    from balldet.pipeline.remote import STEP_SPECS
+    from balldet.pipeline.remote import step_arguments
+    from balldet.pipeline.spec import STAGES
     from balldet.tracking import clearml_compat
 
     _, built, _ = controller
-    for name, function, kwargs, _ in STEP_SPECS:
-        signature = inspect.signature(function)
+    for stage in STAGES:
+        kwargs = step_arguments(stage)
+        from balldet.pipeline import steps
+
+        signature = inspect.signature(getattr(steps, stage.step))
         # Every argument is given by the pipeline: ClearML would otherwise pass a default as text.
-        assert set(signature.parameters) == set(kwargs), name
-        assert all(p.default is inspect.Parameter.empty for p in signature.parameters.values()), name
-        stored = clearml_compat.step_definition(built, name)["hyperparams"]
+        assert set(signature.parameters) == set(kwargs), stage.name
+        assert all(p.default is inspect.Parameter.empty for p in signature.parameters.values()), stage.name
+        stored = clearml_compat.step_definition(built, stage.name)["hyperparams"]
         for argument, value in kwargs.items():
             if value.startswith("${pipeline.") or value.endswith(".id}"):
                 # A parameter: annotated str, so it is stored typed and handed back as text.
-                assert signature.parameters[argument].annotation in (str, "str"), (name, argument)
-                assert stored["kwargs"][argument]["type"] == "str", (name, argument)
+                assert signature.parameters[argument].annotation in (str, "str"), (stage.name, argument)
+                assert stored["kwargs"][argument]["type"] == "str", (stage.name, argument)
             else:
                 # An earlier step's result: read from its artifact, which ClearML pickles.
                 assert stored["kwargs_artifacts"][argument]["value"].endswith("." + value[2:-1].split(".")[1])
+
+
+def test_local_and_server_pipelines_come_from_the_one_table_of_stages(controller, settings_env):
+    """The server's steps, their order, inputs and caching, and the local runner's stages and the
+    store's file names are the table's (balldet.pipeline.spec)."""
+    from balldet.pipeline.local import LocalPipeline
+    from balldet.pipeline.request import RunRequest
+    from balldet.pipeline.spec import STAGES
+    from balldet.pipeline.store import file_name
+    from balldet.tracking import clearml_compat
+
+    _, built, _ = controller
+    assert clearml_compat.step_names(built) == [stage.name for stage in STAGES]
+    for stage in STAGES:
+        node = clearml_compat.step_node(built, stage.name)
+        assert set(stage.inputs) <= set(node.parents), stage.name
+        assert node.cache_executed_step == stage.pure
+        script = clearml_compat.step_definition(built, stage.name)["script"]["diff"]
+        assert f"def {stage.step}(" in script
+    local = LocalPipeline(load_settings("local_debug", settings_file=SETTINGS_FILE),
+                          RunRequest(config_name="x.yaml", model_type="ultralytics", project="p"))
+    assert local.stages == STAGES
+    assert [file_name(STAGES, s) for s in STAGES][:2] == ["01_get_config.json", "02_process_config.json"]
 
 
 def test_steps_run_the_pinned_commit_of_the_remote_with_the_projects_requirements(controller, remote):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from balldet.synth.catalog import synth_dataset_id
-from balldet.stages import STAGE_NAMES
+from balldet.pipeline.spec import STAGE_NAMES
 from test_e2e_cli import tree_digest
 
 CONFIG = "aicska/object_detection/ultralytics/ball/251125_0000_resume.yaml"
@@ -118,7 +118,8 @@ def test_resume_with_another_config_is_refused_naming_both(ws):
     run_dir = ws.outputs / "aicska" / "debug" / "20261130-000000-other-abcdef"
     run_dir.mkdir(parents=True)
     (run_dir / "run.json").write_text(json.dumps({
-        "run_id": run_dir.name, "stages": [], "request": {
+        "run_id": run_dir.name, "run_dir": str(run_dir), "clearml_project": "aicska/debug/pipeline/object_detection",
+        "status": "failed", "stages": [], "request": {
             "config_name": "aicska/object_detection/ultralytics/ball/other.yaml", "model_type": "ultralytics",
             "project": "aicska"}}))
     write_config(ws, epochs=1)

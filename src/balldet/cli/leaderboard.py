@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,31 +12,40 @@ from rich.table import Table
 from balldet.cli.app import app, load_cli_settings, out, reports_errors
 
 
+class Split(str, Enum):
+    test = "test"
+    val = "val"
+    all = "all"
+
+
+class Source(str, Enum):
+    auto = "auto"
+    offline = "offline"
+    server = "server"
+
+
 @app.command()
 @reports_errors
 def leaderboard(
     project: Annotated[str, typer.Option("--project", help="ClearML project root, e.g. aicska.")] = "",
     tag: Annotated[list[str], typer.Option("--tag", help="Only runs with this tag (repeatable).")] = [],  # noqa: B006
-    split: Annotated[str, typer.Option("--split", help="test, val or all.")] = "test",
+    split: Annotated[Split, typer.Option("--split", help="Which results.")] = Split.test,
     metric: Annotated[str, typer.Option("--metric", help="Measure to rank by and chart.")] = "mAP@0.5",
     source: Annotated[
-        str, typer.Option("--source", help="offline (records here), server, or auto (by settings).")
-    ] = "auto",
+        Source, typer.Option("--source", help="offline (records here), server, or auto (by settings).")
+    ] = Source.auto,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the table as CSV.")] = None,
     markdown_out: Annotated[Path | None, typer.Option("--markdown", help="Write the table as Markdown.")] = None,
     png_out: Annotated[Path | None, typer.Option("--png", help="Write a chart of --metric as PNG.")] = None,
 ) -> None:
     """One table of runs × test datasets × measures, for every backend."""
-    from balldet.errors import BalldetError
     from balldet.files import write_text_atomic
     from balldet.tracking import leaderboard as board
 
     settings = load_cli_settings()
-    if split not in ("test", "val", "all") or source not in ("auto", "offline", "server"):
-        raise BalldetError("--split takes test, val or all; --source takes auto, offline or server")
-    splits = board.SPLITS if split == "all" else (split,)
+    splits = board.SPLITS if split is Split.all else (split.value,)
     prefix = settings.project_path(project) if project else None
-    if source == "server" or (source == "auto" and not settings.clearml_offline):
+    if source is Source.server or (source is Source.auto and not settings.clearml_offline):
         from balldet.tracking.session import configure_clearml
 
         configure_clearml(settings.model_copy(update={"clearml_offline": False}))

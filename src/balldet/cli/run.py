@@ -51,7 +51,7 @@ def run(
     from balldet.errors import UsageError
     from balldet.pipeline.request import RunRequest
     from balldet.pipeline.runner import preflight, run_pipeline
-    from balldet.stages import STAGE_NAMES
+    from balldet.pipeline.spec import STAGE_NAMES
 
     settings = load_cli_settings()
     if from_stage is not None and from_stage not in STAGE_NAMES:
@@ -73,12 +73,13 @@ def run(
         _print_notes(preflight(settings, request, check_server=False).notes)
         _print_dry_run(dry_run_remote(settings, request))
         return
-    _print_notes(preflight(settings, request).notes)
+    checked = preflight(settings, request)
+    _print_notes(checked.notes)
     err.print(
         f"balldet: env [bold]{settings.env}[/] ({settings.execution}, {settings.mode}, "
         f"clearml {'offline' if settings.clearml_offline else 'online'}) → {settings.project_path(project)}"
     )
-    result = run_pipeline(settings, request, on_event=_print_stage_event)
+    result = run_pipeline(settings, request, checked=checked, on_event=_print_stage_event)
     if result is not None:
         _print_run_result(result)
 
@@ -128,8 +129,9 @@ def _print_stage_event(stage: str, event: str, detail: str) -> None:
 
 
 def _print_run_result(result: Any) -> None:
+    run = result.manifest
     if result.report is not None:
-        table = Table(title=f"run {result.run_id}")
+        table = Table(title=f"run {run.run_id}")
         table.add_column("dataset")
         names = ["mAP@0.5", "mAP@0.5:0.95", "P", "R", "F1"]
         for name in ["images", *names]:
@@ -137,7 +139,7 @@ def _print_run_result(result: Any) -> None:
         for scores in result.report.datasets:
             table.add_row(scores.shown_as, str(scores.images), *[format_measure(scores.metrics.get(n)) for n in names])
         out.print(table)
-    out.print(f"run folder:     {result.run_dir}")
-    out.print(f"clearml project: {result.clearml_project}  (tags: {', '.join(result.tags)})")
-    if result.pipeline_task and result.pipeline_task.get("offline_folder"):
-        out.print(f"offline records: {Path(result.pipeline_task['offline_folder']).parent}")
+    out.print(f"run folder:     {run.run_dir}")
+    out.print(f"clearml project: {run.clearml_project}  (tags: {', '.join(run.tags)})")
+    if run.pipeline_task and run.pipeline_task.get("offline_folder"):
+        out.print(f"offline records: {Path(run.pipeline_task['offline_folder']).parent}")

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from balldet import __version__
 from balldet.files import write_json_atomic, write_text_atomic
 from balldet.pipeline import steps
+from balldet.pipeline.spec import BY_NAME, STAGES, Stage
 from balldet.pipeline.request import RunRequest
 from balldet.pipeline.step_source import StepSource, resolve_step_source
 from balldet.settings import Settings
@@ -26,46 +27,17 @@ from balldet.stages.get_config import get_config
 from balldet.tracking import clearml_compat
 from balldet.tracking.run_record import git_state
 
-# (step, function, keyword arguments, returned artifact name). ${pipeline.x} are pipeline
-# parameters; ${step.name} is what an earlier step returned.
-STEP_SPECS: list[tuple[str, Any, dict[str, str], str]] = [
-    ("get_config", steps.get_config_step,
-     {"config_name": "${pipeline.config_name}", "config_content": "${pipeline.config_content}",
-      "env": "${pipeline.env}"}, "loaded"),
-    ("process_config", steps.process_config_step,
-     {"loaded": "${get_config.loaded}", "model_type": "${pipeline.model_type}", "env": "${pipeline.env}"},
-     "config"),
-    ("prepare_data", steps.prepare_data_step,
-     {"config": "${process_config.config}", "env": "${pipeline.env}"}, "data"),
-    ("add_tags_to_pipeline", steps.add_tags_to_pipeline_step,
-     {"config": "${process_config.config}", "env": "${pipeline.env}"}, "tags"),
-    ("convert_data", steps.convert_data_step,
-     {"config": "${process_config.config}", "data": "${prepare_data.data}", "env": "${pipeline.env}"},
-     "converted"),
-    ("train_model", steps.train_model_step,
-     {"config": "${process_config.config}", "data": "${prepare_data.data}",
-      "converted": "${convert_data.converted}", "env": "${pipeline.env}"}, "trained"),
-    ("test_model", steps.test_model_step,
-     {"config": "${process_config.config}", "data": "${prepare_data.data}",
-      "trained": "${train_model.trained}", "train_task_id": "${train_model.id}",
-      "env": "${pipeline.env}"}, "report"),
-]
+def step_arguments(stage: Stage) -> dict[str, str]:
+    """A step's keyword arguments as ClearML substitutes them: ``${pipeline.<parameter>}``, an
+    earlier step's result ``${<stage>.<artifact>}``, an earlier step's task id ``${<stage>.id}``."""
+    arguments = {name: "${pipeline.%s}" % name for name in stage.parameters}
+    arguments.update({BY_NAME[name].returns: "${%s.%s}" % (name, BY_NAME[name].returns) for name in stage.inputs})
+    arguments.update({f"{name}_task_id": "${%s.id}" % name for name in stage.step_ids})
+    return arguments
 
-# Steps whose result depends only on their parameters (no side effects, no data): ClearML may
-# reuse an earlier execution. The steps' code is pinned to one commit, which caching needs.
-CACHED_STEPS = {"get_config", "process_config"}
 
 # How the services agent runs the controller, from the checkout's src/ folder.
 CONTROLLER_ENTRY_POINT = "-m balldet.pipeline.controller_agent"
-
-
-def _parents(kwargs: dict[str, str], previous: str | None) -> list[str]:
-    """Steps whose results this one reads, plus the step before it (the stages run in order)."""
-    referenced = {v[2:-1].split(".")[0] for v in kwargs.values() if v.startswith("${")}
-    referenced.discard("pipeline")
-    if previous:
-        referenced.add(previous)
-    return sorted(referenced)
 
 
 def step_source(settings: Settings) -> StepSource:
@@ -117,22 +89,24 @@ def build_pipeline_controller(
     controller.add_parameter("balldet_repo", source.repo, "git repository the agents check out")
     controller.add_parameter("balldet_commit", source.commit, "commit the agents run")
     controller.add_parameter("balldet_packages", json.dumps(source.packages), "what the steps pip-install")
-    previous = None
-    for name, function, kwargs, returned in STEP_SPECS:
+    previous: list[str] = []
+    for stage in STAGES:
         controller.add_function_step(
-            name=name,
-            function=function,
-            function_kwargs=kwargs,
-            function_return=[returned],
-            parents=_parents(kwargs, previous),
-            execution_queue=settings.queues.for_step(name),
-            cache_executed_step=name in CACHED_STEPS,
+            name=stage.name,
+            function=getattr(steps, stage.step),
+            function_kwargs=step_arguments(stage),
+            function_return=[stage.returns],
+            # the steps it reads, and the one before it (the stages run in order)
+            parents=sorted({*stage.inputs, *stage.step_ids, *previous}),
+            execution_queue=settings.queues.for_step(stage.name),
+            # pure steps depend on their arguments alone, and their code is pinned to one commit
+            cache_executed_step=stage.pure,
             packages=source.packages,
             repo=source.repo,
             repo_commit=source.commit,
             working_dir=source.working_dir,
         )
-        previous = name
+        previous = [stage.name]
     return controller
 
 

@@ -70,8 +70,10 @@ def preflight(settings: Settings, request: RunRequest, *, check_server: bool = T
 
 
 def run_pipeline(
-    settings: Settings, request: RunRequest, *, on_event: Callable[[str, str, str], None] | None = None
+    settings: Settings, request: RunRequest, *, checked: Preflight | None = None,
+    on_event: Callable[[str, str, str], None] | None = None,
 ) -> Any:
+    """A server run is enqueued; a local one runs here (with the config ``checked`` by preflight)."""
     if settings.execution == "remote":
         from balldet.pipeline.remote import start_remote
         from balldet.tracking.session import configure_clearml
@@ -80,7 +82,8 @@ def run_pipeline(
         return start_remote(settings, request, on_event=on_event)
     from balldet.pipeline.local import LocalPipeline
 
-    return LocalPipeline(settings, request, on_event=on_event).run()
+    checked_config = checked.config if checked is not None else None
+    return LocalPipeline(settings, request, on_event=on_event, checked_config=checked_config).run()
 
 
 def dry_run_remote(settings: Settings, request: RunRequest) -> Any:

@@ -15,48 +15,51 @@ script is all an agent has:
   results of earlier steps, which ClearML pickles as artifacts. Each function returns one picklable
   value (a pydantic model or a list), which becomes the step's artifact.
 
-The work is done by :mod:`balldet.pipeline.agent`, ordinary code the tests import directly; the
-rendered scripts themselves are tested too (``tests/test_rendered_steps.py``).
+Each hands its arguments to :func:`balldet.pipeline.agent.run_step`, which runs the stage of the
+table (``balldet.pipeline.spec``); the argument names are the table's: pipeline parameters, the
+earlier steps' artifact names, ``<stage>_task_id``. The rendered scripts themselves are tested
+(``tests/test_rendered_steps.py``).
 """
 
 
 def get_config_step(config_name: str, config_content: str, env: str):
-    from balldet.pipeline.agent import get_config_on_agent
+    from balldet.pipeline.agent import run_step
 
-    return get_config_on_agent(config_name, config_content, env)
+    return run_step("get_config", env, config_name=config_name, config_content=config_content)
 
 
 def process_config_step(loaded, model_type: str, env: str):
-    from balldet.pipeline.agent import process_config_on_agent
+    from balldet.pipeline.agent import run_step
 
-    return process_config_on_agent(loaded, model_type, env)
+    return run_step("process_config", env, loaded=loaded, model_type=model_type)
 
 
 def prepare_data_step(config, env: str):
-    from balldet.pipeline.agent import prepare_data_on_agent
+    from balldet.pipeline.agent import run_step
 
-    return prepare_data_on_agent(config, env)
+    return run_step("prepare_data", env, config=config)
 
 
 def add_tags_to_pipeline_step(config, env: str):
-    from balldet.pipeline.agent import add_tags_on_agent
+    from balldet.pipeline.agent import run_step
 
-    return add_tags_on_agent(config, env)
+    return run_step("add_tags_to_pipeline", env, config=config)
 
 
 def convert_data_step(config, data, env: str):
-    from balldet.pipeline.agent import convert_data_on_agent
+    from balldet.pipeline.agent import run_step
 
-    return convert_data_on_agent(config, data, env)
+    return run_step("convert_data", env, config=config, data=data)
 
 
 def train_model_step(config, data, converted, env: str):
-    from balldet.pipeline.agent import train_model_on_agent
+    from balldet.pipeline.agent import run_step
 
-    return train_model_on_agent(config, data, converted, env)
+    return run_step("train_model", env, config=config, data=data, converted=converted)
 
 
-def test_model_step(config, data, trained, train_task_id: str, env: str):
-    from balldet.pipeline.agent import test_model_on_agent
+def test_model_step(config, data, trained, train_model_task_id: str, env: str):
+    from balldet.pipeline.agent import run_step
 
-    return test_model_on_agent(config, data, trained, train_task_id, env)
+    return run_step("test_model", env, config=config, data=data, trained=trained,
+                    train_model_task_id=train_model_task_id)

@@ -1,14 +1,5 @@
-"""The seven pipeline stages, one module each: plain functions with typed inputs and outputs.
+"""The pipeline stages, one module each: plain functions with typed inputs and outputs.
 
-They know nothing of ClearML's pipeline API; ``balldet.pipeline`` wires them together.
+They know nothing of ClearML's pipeline API or of each other's order: ``balldet.pipeline.spec`` is
+the one table of stages, and ``balldet.pipeline`` wires them together.
 """
-
-STAGE_NAMES = (
-    "get_config",
-    "process_config",
-    "prepare_data",
-    "add_tags_to_pipeline",
-    "convert_data",
-    "train_model",
-    "test_model",
-)

@@ -49,10 +49,14 @@ def resolve_config_path(config_name: str, configs_root: Path) -> Path:
 def get_config(config_name: str, configs_root: Path) -> LoadedConfig:
     config_name = canonical_config_name(config_name, configs_root)
     path = resolve_config_path(config_name, configs_root)
-    content = path.read_text(encoding="utf-8")
+    return config_from_text(config_name, path.read_text(encoding="utf-8"), path=path)
+
+
+def config_from_text(config_name: str, content: str, *, path: Path | None = None) -> LoadedConfig:
+    """The config as a run was started with it (on an agent, the text travels with the pipeline)."""
     return LoadedConfig(
         config_name=config_name,
-        path=path,
+        path=path if path is not None else Path(config_name),
         content=content,
         sha256=hashlib.sha256(content.encode("utf-8")).hexdigest(),
     )

@@ -17,12 +17,6 @@ class Reporter(Protocol):
     def properties(self, values: dict[str, str]) -> None: ...
 
 
-class PipelineHandle(Protocol):
-    """The pipeline's own task, as the add_tags_to_pipeline stage sees it."""
-
-    def add_tags(self, tags: list[str]) -> None: ...
-
-
 class ClearMLReporter:
     """A :class:`Reporter` writing into one ClearML task (offline or on a server)."""
 

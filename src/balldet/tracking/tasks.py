@@ -7,7 +7,7 @@ add_tags_to_pipeline stage chose and the run's results.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -98,3 +98,19 @@ def artifact_local_copy(task_id: str, name: str) -> Path:
     from clearml import Task
 
     return Path(Task.get_task(task_id=task_id).artifacts[name].get_local_copy())
+
+
+class ClearMLTasks:
+    """A local run's tasks in ClearML (offline or on a server), as the local runner opens them."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+    def prepare(self) -> None:
+        from balldet.tracking.session import configure_clearml
+
+        configure_clearml(self.settings)
+
+    def open(self, project: str, name: str, *, task_type: str, tags: list[str],
+             system_tags: Sequence[str] = ()) -> Any:
+        return open_task(project, name, task_type=task_type, tags=tags, system_tags=list(system_tags))
