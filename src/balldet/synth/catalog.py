@@ -108,14 +108,6 @@ def frame_stem(recording_id: str, frame: int) -> str:
     return f"{recording_id}_{frame:06d}"
 
 
-def parse_frame_stem(stem: str) -> tuple[str, int]:
-    """(recording id, frame number) of an image file stem such as ``<recording>_000123``."""
-    recording, sep, number = stem.rpartition("_")
-    if not sep or not recording or len(number) != 6 or not number.isdigit():
-        raise ValueError(f"{stem!r} is not '<recording id>_<6-digit frame number>'")
-    return recording, int(number)
-
-
 @dataclass(frozen=True)
 class PlannedFrame:
     recording: str
