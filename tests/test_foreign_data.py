@@ -22,8 +22,7 @@ from balldet.datasets.folders import labels_folder_for, open_dataset, open_datas
 from balldet.datasets.yolo import image_size, read_labels
 from balldet.errors import DatasetError
 from balldet.evaluation.coco import SUMMARY_KEYS
-from balldet.evaluation.predictions import load_predictions, load_truth
-from balldet.stages.test_model import save_predictions
+from balldet.evaluation.predictions import load_predictions, load_truth, save_predictions
 from foreign_data import (
     BALL,
     PLAYER,

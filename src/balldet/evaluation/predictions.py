@@ -1,4 +1,5 @@
-"""Ground truth and predictions of a dataset read from files, for scoring any model from anywhere.
+"""Ground truth and predictions of a dataset in files: read for scoring any model from anywhere, and
+written by a run for each dataset it scores.
 
 Predictions come as a folder with one ``.txt`` per image in ultralytics' ``save_txt`` +
 ``save_conf`` format (``class cx cy w h conf``, normalised; a missing file means no detections),
@@ -23,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from balldet.boxes import YOLO_PREDICTION_LAYOUT, Detections, xywh_to_xyxy, yolo_to_xyxy
+from balldet.boxes import YOLO_PREDICTION_LAYOUT, Detections, xywh_to_xyxy, xyxy_to_yolo, yolo_rows, yolo_to_xyxy
 from balldet.datasets.dataset import DatasetRef
 from balldet.datasets.yolo import image_size, read_labels, read_rows
 from balldet.errors import DatasetError
 from balldet.evaluation.frames import FrameTruth
+from balldet.files import write_text_atomic
 
 
 def load_truth(ref: DatasetRef, exclude: frozenset[str] = frozenset()) -> tuple[list[Path], list[FrameTruth]]:
@@ -125,6 +127,17 @@ def _folder_coverage(source: Path, images: Sequence[Path], images_folder: Path |
             f"predict(..., save_txt=True, save_conf=True) writes them to <run>/labels/){hint}",
         )
     return coverage
+
+
+def save_predictions(
+    folder: Path, images: Sequence[Path], truth: Sequence[FrameTruth], detections: Sequence[Detections]
+) -> None:
+    """One ``<image stem>.txt`` per image in ``folder``, as ultralytics' save_txt + save_conf write
+    them (``class cx cy w h conf``, normalised by the frame's size): the folder reads back here."""
+    for image, frame, dets in zip(images, truth, detections):
+        boxes = xyxy_to_yolo(dets.boxes, frame.width, frame.height)
+        rows = yolo_rows(dets.classes, boxes, dets.scores)
+        write_text_atomic(Path(folder) / f"{image.stem}.txt", "".join(f"{row}\n" for row in rows))
 
 
 def _read_txt(path: Path, frame: FrameTruth) -> Detections:

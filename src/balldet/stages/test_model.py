@@ -6,15 +6,15 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from balldet.backends.base_model import Detections, TrainedModel
+from balldet.backends.base_model import TrainedModel
+from balldet.boxes import Detections
 from balldet.config import PipelineConfig
 from balldet.datasets.prepared import PreparedData
 from balldet.datasets.dataset import DatasetRef
 from balldet.evaluation.dataset_plots import plot_scored_dataset
 from balldet.evaluation.frames import FrameTruth, best_tau, score_frames
 from balldet.evaluation.plots import plot_dataset_bars
-from balldet.evaluation.predictions import load_truth
-from balldet.files import write_text_atomic
+from balldet.evaluation.predictions import load_truth, save_predictions
 from balldet.registry import get_model_wrapper
 from balldet.tracking.reporter import Reporter
 from balldet.tracking.tasks import SEEN_PROPERTY
@@ -165,16 +165,3 @@ def test_model(
     return TestReport(model_type=config.model_type, weights=model.weights, datasets=scored,
                       predictions_dir=Path(out_dir), summary=summary)
 
-
-def save_predictions(
-    folder: Path, images: list[Path], truth: list[FrameTruth], detections: list[Detections]
-) -> None:
-    """One ``.txt`` per image, ultralytics' save_txt+save_conf format: ``class cx cy w h conf``."""
-    for image, frame, dets in zip(images, truth, detections):
-        w, h = frame.width, frame.height
-        lines = []
-        for (x1, y1, x2, y2), score, cls in zip(dets.boxes, dets.scores, dets.classes):
-            cx, cy, bw, bh = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h
-            # scores with 6 significant digits, as ultralytics writes them (%g): low scores keep them too
-            lines.append(f"{int(cls)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f} {score:.6g}")
-        write_text_atomic(folder / f"{image.stem}.txt", "\n".join(lines) + ("\n" if lines else ""))
