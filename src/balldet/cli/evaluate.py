@@ -117,7 +117,6 @@ def _must_exist(dataset: str) -> None:
 
 
 def _resolve_id(dataset: str) -> Any:
-    from balldet.datasets.catalog import LocalCatalog
     from balldet.datasets.resolver import DatasetResolver
 
     settings = load_cli_settings()
@@ -125,5 +124,5 @@ def _resolve_id(dataset: str) -> Any:
         from balldet.tracking.session import configure_clearml
 
         configure_clearml(settings)
-    resolver = DatasetResolver(LocalCatalog(settings.catalog_dir), use_clearml=not settings.clearml_offline)
+    resolver = DatasetResolver.from_settings(settings)
     return resolver.resolve(dataset)

@@ -9,6 +9,7 @@ from typing import Any
 from balldet.datasets.catalog import LocalCatalog
 from balldet.datasets.dataset import DatasetInfo, DatasetRef
 from balldet.errors import DatasetError
+from balldet.settings import Settings
 from balldet.tracking import clearml_compat  # the one place that reaches into clearml's objects
 
 
@@ -18,6 +19,11 @@ class DatasetResolver:
     def __init__(self, catalog: LocalCatalog, *, use_clearml: bool) -> None:
         self.catalog = catalog
         self.use_clearml = use_clearml
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DatasetResolver:
+        """The settings' local catalog, and ClearML's datasets unless the settings are offline."""
+        return cls(LocalCatalog(settings.catalog_dir), use_clearml=not settings.clearml_offline)
 
     def check_known(self, dataset_ids: list[str]) -> list[tuple[str, str]]:
         """Ids that cannot be resolved, as (id, reason), without fetching any data: the local catalog,

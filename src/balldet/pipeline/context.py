@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from balldet.config import PipelineConfig
-from balldet.datasets.catalog import LocalCatalog
 from balldet.datasets.prepared import PreparedData
 from balldet.datasets.resolver import DatasetResolver
 from balldet.pipeline.request import RunRequest
@@ -72,9 +71,7 @@ class RunContext:
     @property
     def resolver(self) -> DatasetResolver:
         if self._resolver is None:
-            self._resolver = DatasetResolver(
-                LocalCatalog(self.settings.catalog_dir), use_clearml=not self.settings.clearml_offline
-            )
+            self._resolver = DatasetResolver.from_settings(self.settings)
         return self._resolver
 
     @property

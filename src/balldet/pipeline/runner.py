@@ -8,7 +8,6 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from balldet.config import PipelineConfig
-from balldet.datasets.catalog import LocalCatalog
 from balldet.datasets.resolver import DatasetResolver
 from balldet.errors import ConfigError
 from balldet.pipeline.request import RunRequest
@@ -45,7 +44,7 @@ def check_config(
         datasets = False  # they live on the server, which is not to be asked here (a dry run)
         notes.append("dataset ids not looked up: they are on the ClearML server, which a dry run does not ask")
     if datasets:
-        resolver = DatasetResolver(LocalCatalog(settings.catalog_dir), use_clearml=not settings.clearml_offline)
+        resolver = DatasetResolver.from_settings(settings)
         problems = []
         sections = [("train_data", config.train_ids), ("val_data", config.val_ids),
                     ("test_data", config.test_data.datasets)]
