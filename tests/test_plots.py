@@ -274,7 +274,7 @@ def test_leaderboard_legend_and_dataset_names_stay_inside_the_picture(tmp_path, 
 
 def test_pr_curve_legend_names_the_classes(tmp_path, monkeypatch):
     from balldet.evaluation.dataset_plots import plot_scored_dataset
-    from balldet.evaluation.frames import FrameTruth
+    from balldet.evaluation.frames import FrameTruth, evaluate_frames
 
     truth = [FrameTruth(np.array([[0, 0.5, 0.5, 0.1, 0.1], [1, 0.2, 0.2, 0.1, 0.1]]), 100, 100)]
     dets = [Detections(np.array([[45.0, 45, 55, 55], [15, 15, 25, 25]]), np.array([0.9, 0.8]), np.array([0, 1]))]
@@ -283,7 +283,9 @@ def test_pr_curve_legend_names_the_classes(tmp_path, monkeypatch):
 
     real = plots._save
     monkeypatch.setattr(plots, "_save", lambda fig, path: made.append(fig) or real(fig, path))
-    plot_scored_dataset(tmp_path, "test/x-ver:1", [tmp_path / "none.jpg"], truth, dets, class_names=["ball", "player"])
+    scored = evaluate_frames(truth, dets, num_classes=2).coco_result
+    plot_scored_dataset(tmp_path, "test/x-ver:1", [tmp_path / "none.jpg"], truth, dets, scored,
+                        class_names=["ball", "player"])
     texts = {t.get_text() for fig in made for legend in [*fig.legends, *[a.get_legend() for a in fig.axes]]
              if legend is not None for t in legend.get_texts()}
     assert any("ball" in t for t in texts) and any("player" in t for t in texts)

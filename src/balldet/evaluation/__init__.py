@@ -36,6 +36,7 @@ from .coco import (
     CocoResult,
     evaluate_coco,
 )
+from .coco_accumulate import ThresholdCurve
 from .inputs import ImageDets, ImageGT
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "ImageGT",
     "Localisation",
     "TauSearch",
+    "ThresholdCurve",
     "TopOneCounts",
     "evaluate_coco",
     "evaluate_distance_ap",

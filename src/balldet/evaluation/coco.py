@@ -36,13 +36,12 @@ Example::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .coco_accumulate import accumulate, summarize
+from .coco_accumulate import ThresholdCurve, accumulate, summarize
 from .coco_match import candidate_pairs, flatten_cells, greedy_match
 from .inputs import ImageDets, ImageGT
 
@@ -138,32 +137,29 @@ class CocoResult:
                 out[int(cid)] = float(np.mean(valid))
         return out
 
-    def best_f1(self, iou: float = 0.5) -> dict[str, float]:
-        """The score threshold that maximises F1, all classes pooled.
+    def threshold_curve(self, iou: float = 0.5) -> ThresholdCurve:
+        """Precision, recall and F1 at every score threshold, all classes pooled.
 
-        Uses the raw cumulative TP/FP counts of the matching at IoU threshold ``iou`` (area
-        "all", maxDets 100), not the 101-point interpolation. Keeping every detection with
-        ``score >= threshold`` gives precision ``P = TP / (TP + FP)``, recall ``R = TP / #GT``
-        (non-crowd GT) and ``F1 = 2PR / (P + R)``. Only thresholds equal to a detection score are
-        considered; on equal F1 the highest threshold wins. Detections that COCO ignores
-        (matched to a crowd box) count neither way.
+        From the raw TP/FP flags of the matching at IoU threshold ``iou`` (one of the IoU
+        thresholds; area "all", maxDets 100), not the 101-point interpolation; recall counts the
+        non-crowd ground truth. Detections that COCO ignores (matched to a crowd box) count
+        neither way.
+        """
+        t = _iou_index(iou)
+        return ThresholdCurve.from_flags(self._pool_scores, self._pool_tp[t], self._pool_fp[t], self._num_gt, iou)
+
+    def best_f1(self, iou: float = 0.5) -> dict[str, float]:
+        """The score threshold that maximises F1, all classes pooled: the best point of
+        :meth:`threshold_curve`.
+
+        Keeping every detection with ``score >= threshold`` gives precision ``P = TP / (TP + FP)``,
+        recall ``R = TP / #GT`` (non-crowd GT) and ``F1 = 2PR / (P + R)``. Only thresholds equal to
+        a detection score are considered; on equal F1 the highest threshold wins.
 
         Returns ``{"P", "R", "F1", "threshold"}``; with no detections at all
         ``P = R = F1 = 0`` and ``threshold = nan``; with no ground truth ``R = 0``.
         """
-        t = _iou_index(iou)
-        s = self._pool_scores
-        if s.size == 0:
-            return {"P": 0.0, "R": 0.0, "F1": 0.0, "threshold": math.nan}
-        cut = np.flatnonzero(np.append(s[1:] != s[:-1], True))  # last index of each score
-        tp = np.cumsum(self._pool_tp[t])[cut].astype(np.float64)
-        fp = np.cumsum(self._pool_fp[t])[cut].astype(np.float64)
-        zeros = np.zeros_like(tp)
-        p = np.divide(tp, tp + fp, out=zeros.copy(), where=(tp + fp) > 0)
-        r = tp / self._num_gt if self._num_gt > 0 else zeros.copy()
-        f1 = np.divide(2 * p * r, p + r, out=zeros.copy(), where=(p + r) > 0)
-        i = int(np.argmax(f1))
-        return {"P": float(p[i]), "R": float(r[i]), "F1": float(f1[i]), "threshold": float(s[cut[i]])}
+        return self.threshold_curve(iou).best()
 
 
 def _iou_index(iou: float) -> int:

@@ -1,4 +1,5 @@
-"""Accumulation of matched detections into COCO precision/recall arrays and the 12 stats.
+"""Accumulation of matched detections into COCO precision/recall arrays and the 12 stats, and into
+the raw precision/recall/F1 curve against the score threshold.
 
 Internal helpers of :mod:`balldet.evaluation.coco`; :func:`accumulate` takes per-detection
 TP/FP flags from any match rule, so the ball measures' centre-distance AP shares it.
@@ -6,7 +7,9 @@ TP/FP flags from any match rule, so the ball measures' centre-distance AP shares
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -154,3 +157,48 @@ def summarize(
         ],
         dtype=np.float64,
     )
+
+
+@dataclass(frozen=True)
+class ThresholdCurve:
+    """Precision, recall and F1 when keeping the detections with ``score >= threshold``.
+
+    ``thresholds`` are the distinct detection scores, descending; the other arrays are aligned.
+    Counted from raw TP/FP flags, not COCO's 101-point interpolation: ``P = TP / (TP + FP)`` (0
+    before anything counts), ``R = TP / num_gt`` (0 without ground truth), ``F1 = 2PR / (P + R)``.
+    Detections that COCO ignores count neither way, but their scores are thresholds too.
+    """
+
+    thresholds: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    num_gt: int
+    iou: float
+
+    @classmethod
+    def from_flags(
+        cls, scores: np.ndarray, tp: np.ndarray, fp: np.ndarray, num_gt: int, iou: float
+    ) -> ThresholdCurve:
+        """The curve of detections sorted by descending score, each a TP, an FP or neither."""
+        if scores.size == 0:
+            empty = np.zeros(0)
+            return cls(empty, empty, empty, empty, num_gt, iou)
+        cut = np.flatnonzero(np.append(scores[1:] != scores[:-1], True))  # last index of each score
+        n_tp = np.cumsum(tp)[cut].astype(np.float64)
+        n_fp = np.cumsum(fp)[cut].astype(np.float64)
+        zeros = np.zeros_like(n_tp)
+        precision = np.divide(n_tp, n_tp + n_fp, out=zeros.copy(), where=(n_tp + n_fp) > 0)
+        recall = n_tp / num_gt if num_gt > 0 else zeros.copy()
+        total = precision + recall
+        f1 = np.divide(2 * precision * recall, total, out=zeros.copy(), where=total > 0)
+        return cls(scores[cut], precision, recall, f1, num_gt, iou)
+
+    def best(self) -> dict[str, float]:
+        """``{"P", "R", "F1", "threshold"}`` at the F1-best point; on equal F1 the highest threshold
+        wins. Without detections ``P = R = F1 = 0`` and ``threshold = nan``."""
+        if self.thresholds.size == 0:
+            return {"P": 0.0, "R": 0.0, "F1": 0.0, "threshold": math.nan}
+        i = int(np.argmax(self.f1))
+        p, r, f1, t = self.precision[i], self.recall[i], self.f1[i], self.thresholds[i]
+        return {"P": float(p), "R": float(r), "F1": float(f1), "threshold": float(t)}

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from balldet.boxes import Detections, xywh_to_xyxy
-from balldet.evaluation.coco import evaluate_coco
-from balldet.evaluation.frames import FrameTruth, detections_to_image_dets
+from balldet.evaluation.coco import CocoResult
+from balldet.evaluation.frames import FrameTruth
 from balldet.evaluation.plots import plot_f1_vs_threshold, plot_pr_curve, plot_sample_frames
 
 
@@ -22,23 +22,25 @@ def plot_scored_dataset(
     images: Sequence[Path],
     truth: Sequence[FrameTruth],
     detections: Sequence[Detections],
+    result: CocoResult,
     *,
     class_names: Sequence[str],
 ) -> dict[str, Path]:
     """PR curve (one line per class, by name), F1 against score threshold, and sample frames with
-    ground truth and predictions."""
-    num_classes = len(class_names)
+    ground truth and predictions.
+
+    ``result`` is the COCO evaluation of these frames the dataset was scored with
+    (:attr:`~balldet.evaluation.frames.FrameScores.coco_result`): both curves are read from it, so
+    they show the very matching the dataset's measures come from.
+    """
     stem = Path(folder) / _file_name(label)
-    gts = [t.to_image_gt() for t in truth]
-    dets = [detections_to_image_dets(d) for d in detections]
-    result = evaluate_coco(gts, dets, class_ids=list(range(num_classes)))
     # Frames with a ball first: they show what the model finds and misses.
     order = sorted(range(len(images)), key=lambda i: (len(truth[i].rows) == 0, i))[:8]
     return {
         "PR curve": plot_pr_curve(result, stem.with_name(stem.name + "_pr.png"), title=f"{label}: precision-recall",
                                   class_names=dict(enumerate(class_names))),
         "F1 vs threshold": plot_f1_vs_threshold(
-            (gts, dets), stem.with_name(stem.name + "_f1.png"), title=f"{label}: F1 against score threshold"
+            result, stem.with_name(stem.name + "_f1.png"), title=f"{label}: F1 against score threshold"
         ),
         "sample frames": plot_sample_frames(
             [images[i] for i in order],

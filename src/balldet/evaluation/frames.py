@@ -19,7 +19,7 @@ from balldet.evaluation.ball import (
     tiny_object_ap,
 )
 from balldet.evaluation.ball_top1 import DEFAULT_TAU
-from balldet.evaluation.coco import evaluate_coco
+from balldet.evaluation.coco import CocoResult, evaluate_coco
 from balldet.evaluation.inputs import ImageDets, ImageGT
 
 
@@ -42,10 +42,16 @@ def detections_to_image_dets(dets: Detections) -> ImageDets:
 
 @dataclass(frozen=True)
 class FrameScores:
-    """:func:`score_frames`' metrics, and the 12 COCO stats by name (as pycocotools' ``stats``)."""
+    """:func:`score_frames`' metrics and the COCO evaluation they start from (its curves are what the
+    dataset's plots draw)."""
 
     metrics: dict[str, float]
-    coco: dict[str, float]
+    coco_result: CocoResult
+
+    @property
+    def coco(self) -> dict[str, float]:
+        """The 12 COCO stats by name, as pycocotools' ``stats``."""
+        return self.coco_result.summary()
 
 
 def score_frames(
@@ -68,7 +74,7 @@ def evaluate_frames(
     tau: float | None = None,
     ball_class: int | None = None,
 ) -> FrameScores:
-    """Every metric of one dataset by name, in original-image pixels, and the 12 COCO stats.
+    """Every metric of one dataset by name, in original-image pixels, and the COCO evaluation.
 
     COCO (pycocotools semantics): ``mAP@0.5``, ``mAP@0.5:0.95``, ``mAP@0.75``, ``AR@100``, and
     ``P``/``R``/``F1`` at the F1-best score threshold ``conf@bestF1`` (IoU 0.5, classes pooled).
@@ -130,7 +136,7 @@ def evaluate_frames(
     metrics[f"ballfree_frames_with_FP@{DEFAULT_TAU:g}"] = float(at_default.fp2)
     metrics["frame_width_px"] = float(np.median([t.width for t in truth])) if truth else 0.0
     metrics["frame_height_px"] = float(np.median([t.height for t in truth])) if truth else 0.0
-    return FrameScores(metrics=metrics, coco={k: float(v) for k, v in summary.items()})
+    return FrameScores(metrics=metrics, coco_result=result)
 
 
 def best_tau(

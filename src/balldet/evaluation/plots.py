@@ -155,17 +155,23 @@ def plot_pr_curve(
 
 
 def plot_f1_vs_threshold(
-    source: ThresholdCurve | tuple[Sequence[ImageGT], Sequence[ImageDets]],
+    source: ThresholdCurve | CocoResult | tuple[Sequence[ImageGT], Sequence[ImageDets]],
     path: str | Path,
     title: str = "F1 against score threshold",
     iou: float = 0.5,
 ) -> Path:
     """Precision, recall and F1 when keeping detections with ``score >= threshold``.
 
-    ``source`` is a :class:`ThresholdCurve` or the ``(gts, dets)`` that :func:`evaluate_coco`
-    takes (then matched at ``iou``). The F1-best threshold is marked.
+    ``source`` is a :class:`ThresholdCurve`, a :class:`CocoResult` (its curve at ``iou``) or the
+    ``(gts, dets)`` that :func:`evaluate_coco` takes (then matched at ``iou``). The F1-best
+    threshold is marked.
     """
-    curve = source if isinstance(source, ThresholdCurve) else threshold_curve(*source, iou=iou)
+    if isinstance(source, ThresholdCurve):
+        curve = source
+    elif isinstance(source, CocoResult):
+        curve = source.threshold_curve(iou)
+    else:
+        curve = threshold_curve(*source, iou=iou)
     fig = _new_figure(6.4, 4.6)
     ax = fig.add_subplot()
     right = max(1.0, float(curve.thresholds[0])) if curve.thresholds.size else 1.0

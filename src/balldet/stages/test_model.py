@@ -12,7 +12,7 @@ from balldet.config import PipelineConfig
 from balldet.datasets.prepared import PreparedData
 from balldet.datasets.dataset import DatasetRef
 from balldet.evaluation.dataset_plots import plot_scored_dataset
-from balldet.evaluation.frames import FrameTruth, best_tau, score_frames
+from balldet.evaluation.frames import FrameTruth, best_tau, evaluate_frames
 from balldet.evaluation.plots import plot_dataset_bars
 from balldet.evaluation.predictions import load_truth, save_predictions
 from balldet.registry import get_model_wrapper
@@ -98,8 +98,8 @@ def test_model(
     wrapper = get_model_wrapper(config.model_type)(cache_dir, allow_downloads=allow_downloads)
     wrapper.load(model.weights, device=device)
 
-    def predict(ref: DatasetRef, split: str, only: frozenset[str] | None = None
-                ) -> tuple[list[FrameTruth], list[Detections]]:
+    def predict(ref: DatasetRef, split: str, only: frozenset[str] | None = None, tau: float | None = None
+                ) -> tuple[list[FrameTruth], list[Detections], dict[str, float]]:
         # Frames the checks dropped (label_defects: drop) cannot be scored: their labels are broken.
         left_out = {f.file for f in data.dropped_frames if f.dataset_id == ref.id}
         if only is not None:
@@ -109,12 +109,14 @@ def test_model(
             wrapper.predict(images, batch_size=config.test_batch_size, image_size=model.image_size)
         )
         save_predictions(Path(out_dir) / split / ref.label, images, truth, detections)
+        scores = evaluate_frames(truth, detections, num_classes=len(ref.names), tau=tau)
         plots = plot_scored_dataset(
-            Path(out_dir) / "plots", f"{split}_{ref.label}", images, truth, detections, class_names=ref.names
+            Path(out_dir) / "plots", f"{split}_{ref.label}", images, truth, detections, scores.coco_result,
+            class_names=ref.names,
         )
         for name, path in plots.items():
             report.image(f"{split}/{ref.label}", name, path)
-        return truth, detections
+        return truth, detections, scores.metrics
 
     def record(split: str, ref: DatasetRef, images: int, metrics: dict[str, float], **flags: bool) -> DatasetScores:
         scores = DatasetScores(split=split, dataset_id=ref.id, label=ref.label, images=images, metrics=metrics,
@@ -133,17 +135,15 @@ def test_model(
         (ref, frozenset(held_out[ref.id])) for ref in data.train if ref.id in held_out
     ]
     for ref, only in val_sets:
-        truth, detections = predict(ref, "val", only)
+        truth, detections, metrics = predict(ref, "val", only)
         val_truth += truth
         val_detections += detections
-        metrics = score_frames(truth, detections, num_classes=len(ref.names))
         scored.append(record("val", ref, len(truth), metrics, held_out=only is not None))
     # The per-frame threshold is chosen on validation frames only, then applied to the test sets.
     tau = best_tau(val_truth, val_detections) if val_truth else None
     summary: dict[str, float] = {}
     for ref in data.test:
-        truth, detections = predict(ref, "test")
-        metrics = score_frames(truth, detections, num_classes=len(ref.names), tau=tau)
+        truth, _, metrics = predict(ref, "test", tau=tau)
         scores = record("test", ref, len(truth), metrics, seen_in_training=ref.id in data.seen_in_training)
         scored.append(scores)
         own = wrapper.own_scores(
