@@ -7,6 +7,7 @@ import os
 import runpy
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,8 @@ SETTINGS_FILE = REPO / "settings.toml"
 
 # Every process of the suite refuses the network; attempts land in this log and fail the session.
 _NET_LOG = Path(os.environ.setdefault("NETGUARD_LOG", f"/tmp/balldet-netguard-{os.getpid()}.log"))
-_NET_LOG.unlink(missing_ok=True)
+if "PYTEST_XDIST_WORKER" not in os.environ:  # test workers share the log their parent started
+    _NET_LOG.unlink(missing_ok=True)
 runpy.run_path(str(NETGUARD / "sitecustomize.py"))
 
 
@@ -177,3 +179,34 @@ def layout_frames(layout_root: Path, split: str) -> set[str]:
         str(Path(root, name).relative_to(layout_root))
         for root, _, names in os.walk(entry, followlinks=True) for name in names
     }
+
+
+# Opens of files, counted by an audit hook while a list is given (Python's "open" event: open(),
+# io.open, os.open, and so PIL's reads of a path). Hooks cannot be removed: one is added once.
+_opens: list[str] | None = None
+_hooked = False
+
+
+def _count_opens(event: str, args: tuple) -> None:
+    if _opens is not None and event == "open" and isinstance(args[0], (str, os.PathLike)):
+        _opens.append(os.path.realpath(args[0]))
+
+
+def image_opens(run, image_files: list[Path], monkeypatch) -> tuple[Counter, list[str]]:
+    """(opens per image file, OpenCV reads of image files by path) while ``run()`` runs."""
+    import cv2
+
+    global _opens, _hooked
+    if not _hooked:
+        sys.addaudithook(_count_opens)
+        _hooked = True
+    decoded: list[str] = []
+    real_imread = cv2.imread  # reads outside Python's audit: counted by hand
+    monkeypatch.setattr(cv2, "imread", lambda path, *a: decoded.append(os.path.realpath(path)) or real_imread(path, *a))
+    wanted = {os.path.realpath(p) for p in image_files}
+    _opens = []
+    try:
+        run()
+        return Counter(p for p in _opens if p in wanted), [p for p in decoded if p in wanted]
+    finally:
+        _opens = None

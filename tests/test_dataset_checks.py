@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -104,6 +105,12 @@ def test_planted_defects_of_every_kind(tiny_catalog: Path, tmp_path: Path) -> No
     assert as_json["ok"] is False and len(as_json["findings"]) == len(report.findings)
     assert as_json["findings"][0].keys() == {"kind", "dataset", "file", "line", "message"}
     assert set(report.counts) <= set(KINDS)
+    # the headers alone (no fingerprints: no leakage check follows) give the same findings, messages too
+    assert check_datasets([ref], fingerprints=False).findings == report.findings
+    # and so do fingerprints remembered in a cache, read back
+    cache = tmp_path / "cache"
+    assert check_datasets([ref], cache_dir=cache).findings == report.findings
+    assert check_datasets([ref], cache_dir=cache).findings == report.findings
     # without images, the image kinds are not looked for
     no_images = check_datasets([ref], images=False)
     assert _keys(no_images) == {k for k in expected if k[0] not in ("unreadable_image", "image_too_small")}
@@ -292,3 +299,37 @@ def test_cli_check(cli_catalog, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "error" in bad.stderr
     missing = ws.cli("datasets", "check", str(tmp_path / "nowhere"))
     assert missing.returncode == 2
+
+
+def test_a_check_without_cache_reads_each_image_once_and_sees_edits(tiny_catalog: Path, tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    """What `balldet datasets check` does (defect check, then leakage, no cache): the leakage check
+    finds the defect check's reads, unless an image changed in between."""
+    from conftest import image_opens
+
+    refs = [_copy(ref, tmp_path / name) for ref, name in zip(_ball_refs(tiny_catalog), "ab")]
+    images = [path for ref in refs for path in ref.image_files()]
+
+    def check() -> list:
+        report = check_datasets(refs, images=True)
+        report.extend(find_leakage({"datasets": refs}))
+        return report.findings
+
+    found: list = []
+    opens, decoded = image_opens(lambda: found.extend(check()), images, monkeypatch)
+    assert opens == {os.path.realpath(p): 1 for p in images}
+    # The near-duplicate candidates (dHashes within 7 bits: 3 images of static-camera frames here)
+    # are decoded once more for the thumbnails that confirm or clear them.
+    assert len(set(decoded)) == len(decoded) < len(images) // 4
+    assert found == []
+
+    # an image edited in place (same size, same folders): its dataset is read again, once, and the
+    # defect is seen; the other dataset is not read
+    edited = images[0]
+    data = bytearray(edited.read_bytes())
+    data[-2:] = b"\0\0"  # no end-of-image marker
+    edited.write_bytes(bytes(data))
+    found.clear()
+    opens, _ = image_opens(lambda: found.extend(check()), images, monkeypatch)
+    assert opens == {os.path.realpath(p): 1 for p in refs[0].image_files()}
+    assert [(f.kind, f.file) for f in found] == [("unreadable_image", f"images/{edited.name}")]

@@ -12,8 +12,9 @@ import numpy as np
 
 from balldet.config import PipelineConfig
 from balldet.datasets.catalog import LocalCatalog
-from balldet.checks.fingerprints import Thumbnails, cache_file, image_fingerprints
+from balldet.checks.fingerprints import fingerprints_key, image_fingerprints
 from balldet.checks.images import dhash
+from balldet.checks.thumbnails import Thumbnails
 from balldet.checks.leakage import _close_pairs, _popcount_bytes, find_leakage
 from balldet.datasets.dataset import DatasetRef
 from balldet.datasets.frames import FrameIdentity
@@ -46,6 +47,10 @@ def _another_picture(dest: Path, seed: int = 0) -> None:
 
 def _kinds(findings) -> list[tuple[str, str]]:
     return [(f.kind, f.file) for f in findings]
+
+
+def cache_file(ref: DatasetRef, cache: Path) -> Path:
+    return cache / "fingerprints" / f"{fingerprints_key(ref)}.json"
 
 
 def _cache_files(cache: Path) -> dict[str, int]:
@@ -124,7 +129,7 @@ def test_adding_or_removing_an_image_fingerprints_the_dataset_again(tiny_catalog
     assert after[a_file] == before[a_file]  # a is unchanged: its fingerprints are reused as they were
     assert b_file not in before and set(after) == {a_file, b_file}  # the old state of b is gone
     remembered = image_fingerprints(b, cache)
-    assert remembered.hashes[remembered.names.index(planted.name)] == dhash(planted)
+    assert remembered.hashes[remembered.names.index(planted.name)] == dhash(planted.read_bytes())
 
     planted.unlink()
     assert find_leakage(groups, cache_dir=cache) == []
@@ -137,7 +142,7 @@ def test_an_unusable_cache_file_is_computed_again(tiny_catalog, tmp_path):
     cache = tmp_path / "cache"
     fingerprints = image_fingerprints(a, cache)
     assert len(fingerprints) == len(a.image_files()) and None not in fingerprints.hashes
-    cache_file(a, cache).write_text('{"version": 1, "names": ["x.jpg"], "sizes": []')
+    cache_file(a, cache).write_text('{"version": 2, "names": ["x.jpg"], "sizes": []')
     assert image_fingerprints(a, cache) == fingerprints
     assert image_fingerprints(a, cache) == fingerprints  # and the repaired file is read back
 

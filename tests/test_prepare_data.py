@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import layout_frames
+from conftest import image_opens, layout_frames
 
 from balldet.config import PipelineConfig
 from balldet.datasets.resolver import DatasetResolver
@@ -192,13 +194,25 @@ def test_long_checks_report_their_progress(catalog, tmp_path):
     stages = {stage for stage, _, _ in heard}
     train, test = catalog.get(TRAIN), catalog.get(TEST)
     assert {f"{train.label}: labels", f"{train.label}: images", f"{test.label}: labels",
-            "leakage: image hashes"} <= stages
-    images = len(train.image_files()) + len(test.image_files())
-    assert ("leakage: image hashes", images, images) in heard  # the last call says it is complete
+            f"{test.label}: images"} <= stages
+    for ref in (train, test):  # the last call says it is complete
+        images = len(ref.image_files())
+        assert (f"{ref.label}: images", images, images) in heard
+    # each image was read once, by the defect check: the leakage check reads none
+    assert "leakage: image hashes" not in stages
     heard.clear()
     prepare_data(config([TRAIN], [TEST]), resolver(catalog), cache_dir=tmp_path / "cache",
                  progress=lambda stage, done, total: heard.append((stage, done, total)))
     assert heard == []  # everything remembered: nothing long to report
+
+    # without the image headers checked, the leakage check reads the images
+    heard.clear()
+    prepare_data(config([TRAIN], [TEST], data_checks={"images": False}), resolver(catalog),
+                 cache_dir=tmp_path / "other-cache",
+                 progress=lambda stage, done, total: heard.append((stage, done, total)))
+    images = len(train.image_files()) + len(test.image_files())
+    assert ("leakage: image hashes", images, images) in heard
+    assert f"{train.label}: images" not in {stage for stage, _, _ in heard}
 
 
 def test_throttled_progress_speaks_of_long_stages_now_and_then_and_at_their_end():
@@ -216,3 +230,23 @@ def test_throttled_progress_speaks_of_long_stages_now_and_then_and_at_their_end(
         progress("labels", done, 4)
         clock[0] += 1.0
     assert lines == []
+
+
+def test_a_first_check_and_the_run_record_read_each_image_once(catalog, tmp_path, monkeypatch):
+    from balldet.tracking.run_record import datasets_section
+
+    train, test = catalog.get(TRAIN), catalog.get(TEST)
+    images = [*train.image_files(), *test.image_files()]
+    cache = tmp_path / "cache"
+
+    def first_run() -> None:
+        data = prepare_data(config([TRAIN], [TEST]), resolver(catalog), cache_dir=cache)
+        # the run record's content hashes, as a run writes them after its stages
+        assert all(len(entry["content_hash"]) == 64 for entry in datasets_section(data, cache))
+
+    opens, decoded = image_opens(first_run, images, monkeypatch)
+    # header check, size, digest, perceptual hash and content hash: one open of each image
+    assert opens == Counter({os.path.realpath(p): 1 for p in images})
+    assert decoded == []  # no near-duplicate candidate here: no thumbnail decoded
+    opens, decoded = image_opens(first_run, images, monkeypatch)
+    assert opens == Counter() and decoded == []  # remembered: no image opened at all

@@ -116,31 +116,50 @@ def test_content_hash_follows_the_bytes(catalog: LocalCatalog) -> None:
 
 
 def test_content_hash_cache_is_used(catalog: LocalCatalog, tmp_path: Path, monkeypatch) -> None:
+    from balldet.checks import fingerprints
+
     ref = catalog.list()[0]
-    calls: list[Path] = []
-    real = content_hash_module.file_sha256
-
-    def counting(path: Path) -> str:
-        calls.append(path)
-        return real(path)
-
-    monkeypatch.setattr(content_hash_module, "file_sha256", counting)
-    cache = tmp_path / "hash-cache"
+    images: list[Path] = []
+    labels: list[Path] = []
+    real_read, real_labels = fingerprints.read_image, content_hash_module._label_lines
+    monkeypatch.setattr(fingerprints, "read_image", lambda path: images.append(path) or real_read(path))
+    monkeypatch.setattr(content_hash_module, "_label_lines",
+                        lambda ref: labels.append(ref.labels_dir) or real_labels(ref))
+    cache = tmp_path / "cache"
     first = content_hash(ref, cache)
-    assert len(calls) >= 24  # 12 images and their labels
-    assert (cache / f"{ref.id}.json").is_file()
+    assert sorted(images) == ref.image_files() and len(labels) == 1  # each image read once
+    assert len(list((cache / "content_hash").glob(f"{ref.id}-*.json"))) == 1
+    assert len(list((cache / "fingerprints").glob(f"{ref.id}-*.json"))) == 1  # shared with the checks
 
-    calls.clear()
+    images.clear()
+    labels.clear()
     assert content_hash(ref, cache) == first
-    assert calls == []  # nothing read again
+    assert images == labels == []  # nothing read again
 
-    # A new file changes folder_state(): only that file is read, the hash follows.
+    # A new label file changes folder_state(): the labels are read again, the images are not (their
+    # folder is unchanged), and the hash follows; the old state's entry is replaced.
     (ref.labels_dir / "zz_extra.txt").write_text("0 0.5 0.5 0.1 0.1\n")
-    calls.clear()
+    images.clear()
     second = content_hash(ref, cache)
-    assert [p.name for p in calls] == ["zz_extra.txt"]
+    assert images == [] and len(labels) == 1
     assert second != first
     assert second == content_hash(ref)  # same as hashing from scratch
+    assert len(list((cache / "content_hash").glob(f"{ref.id}-*.json"))) == 1
+
+
+def test_content_hash_recipe(catalog: LocalCatalog) -> None:
+    """Recipe 2: sha256 over sorted lines `<path>\\0<size>\\0<blake2b-128>`, images and label files."""
+    import hashlib
+
+    ref = catalog.list()[0]
+    lines = []
+    for path in [*ref.image_files(), *ref.labels_dir.rglob("*")]:
+        data = path.read_bytes()
+        rel = f"{path.parent.name}/{path.name}"
+        lines.append(f"{rel}\0{len(data)}\0{hashlib.blake2b(data, digest_size=16).hexdigest()}\n")
+    expected = hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
+    assert content_hash(ref) == expected
+    assert run_record.RECORD_VERSION == 2
 
 
 @needs_git

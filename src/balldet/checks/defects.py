@@ -3,8 +3,13 @@ read or are too small, files without their counterpart, and links leaving the da
 
 ``check_datasets`` walks each dataset once: every label file is parsed with plain Python (no regex,
 no numpy per line, so tens of thousands of label files per second on one core) and, with
-``images=True``, every image header is opened with PIL. The kinds are listed in
+``images=True``, every image header is checked, from the one read of each image that also gives
+its fingerprint (:mod:`balldet.checks.fingerprints`; the leakage check and the run record use the
+same read), or from the headers alone when no leakage check follows. The kinds are listed in
 :mod:`balldet.checks.report`.
+
+:func:`remembered_check` is the check of one dataset as ``prepare_data`` runs it: remembered on the
+``checks`` shelf of :mod:`balldet.cache` until the dataset's folders change.
 """
 
 from __future__ import annotations
@@ -14,16 +19,27 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from balldet.checks.images import check_image
+from balldet.cache import Shelf, make_key
+from balldet.checks.fingerprints import dataset_state, image_fingerprints
+from balldet.checks.images import check_image, read_image
 from balldet.checks.labels import check_label_file
 from balldet.checks.report import CheckReport, Finding, Progress
 from balldet.datasets.dataset import IMAGE_SUFFIXES, DatasetRef
 
 
-def check_datasets(refs: list[DatasetRef], *, images: bool = True, progress: Progress | None = None) -> CheckReport:
+# Bump when the checks change, so remembered results are not reused.
+CHECKS_VERSION = 2
+
+
+def check_datasets(refs: list[DatasetRef], *, images: bool = True, progress: Progress | None = None,
+                   cache_dir: Path | None = None, fingerprints: bool = True) -> CheckReport:
     """Check the labels (and, with ``images``, the image headers) of every dataset in ``refs``.
 
-    ``progress(stage, done, total)`` is called now and then while files are read.
+    ``progress(stage, done, total)`` is called now and then while files are read. The image headers
+    are checked on the images' fingerprints: each image is read whole once, and the leakage check
+    and the run record use the same read (with ``cache_dir`` it is remembered there, or taken from
+    there). ``fingerprints=False`` reads the headers only, faster for a check that no leakage check
+    follows (``balldet datasets check --no-leakage``).
     """
     report = CheckReport(datasets=[ref.label for ref in refs])
     for ref in refs:
@@ -43,15 +59,50 @@ def check_datasets(refs: list[DatasetRef], *, images: bool = True, progress: Pro
                 report.extend(findings)
             if progress is not None and (done % 2000 == 0 or done == total):
                 progress(stage, done, total)
-        if images:
-            stage = f"{name}: images"
-            total = len(layout.images)
-            for done, image in enumerate(layout.images, start=1):
-                finding = check_image(ref.images_dir / image, f"images/{image}", name)
-                if finding is not None:
-                    report.findings.append(finding)
-                if progress is not None and (done % 500 == 0 or done == total):
-                    progress(stage, done, total)
+        if images and fingerprints:
+            report.extend(_image_findings(ref, layout.images, cache_dir, progress))
+        elif images:
+            report.extend(_header_findings(ref, layout.images, progress))
+    return report
+
+
+def _image_findings(ref: DatasetRef, images: list[str], cache_dir: Path | None,
+                    progress: Progress | None) -> list[Finding]:
+    """The header check's findings for ``images`` (as listed by :func:`scan_layout`), in their order."""
+    prints = image_fingerprints(ref, cache_dir, progress, stage=f"{ref.label}: images")
+    problems = dict(zip(prints.names, prints.problems))
+    findings = []
+    for image in images:
+        # listed by both in the same state; an image added since the fingerprints is read afresh
+        problem = problems[image] if image in problems else read_image(ref.images_dir / image).problem
+        if problem is not None:
+            findings.append(Finding(problem[0], ref.label, f"images/{image}", None, problem[1]))
+    return findings
+
+
+def _header_findings(ref: DatasetRef, images: list[str], progress: Progress | None) -> list[Finding]:
+    stage, total, findings = f"{ref.label}: images", len(images), []
+    for done, image in enumerate(images, start=1):
+        finding = check_image(ref.images_dir / image, f"images/{image}", ref.label)
+        if finding is not None:
+            findings.append(finding)
+        if progress is not None and (done % 500 == 0 or done == total):
+            progress(stage, done, total)
+    return findings
+
+
+def remembered_check(ref: DatasetRef, *, images: bool, cache_dir: Path | None,
+                     progress: Progress | None = None) -> CheckReport:
+    """:func:`check_datasets` of ``ref``, remembered in ``cache_dir`` per dataset state: checked again
+    only when a file is added, removed or renamed (not when one is edited in place)."""
+    shelf = Shelf.of(cache_dir, "checks")
+    # Key before checking: a report of a changed folder must not go under its old state.
+    key = make_key(CHECKS_VERSION, *dataset_state(ref), images, prefix=ref.id) if shelf.enabled else ""
+    known = shelf.load_json(key, read=CheckReport.from_json)
+    if known is not None:
+        return known
+    report = check_datasets([ref], images=images, progress=progress, cache_dir=cache_dir)
+    shelf.save_json(key, report.to_json())
     return report
 
 

@@ -26,27 +26,27 @@ choice: it is checked once, in the first group.
 
 Each pair is reported once, as the strongest kind: identical_image, then same_frame, then near_duplicate_image.
 
-Sizes, digests, dHashes and thumbnails come from :mod:`balldet.checks.fingerprints`, which
-remembers them per dataset: with a ``cache_dir``, checking unchanged datasets again decodes no image,
-and the findings themselves are remembered for the same datasets in the same groups (a re-run of a
-config reads one small file).
+Sizes, digests and dHashes come from :mod:`balldet.checks.fingerprints` (the one read of each image,
+shared with the defect check), thumbnails from :mod:`balldet.checks.thumbnails`; both are remembered
+per dataset: with a ``cache_dir``, checking unchanged datasets again decodes no image, and the
+findings themselves are remembered on the ``leakage`` shelf of :mod:`balldet.cache` for the same
+datasets in the same groups (a re-run of a config reads one small file).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter, defaultdict
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from balldet.cache import Shelf, make_key
+from balldet.checks.fingerprints import Fingerprints, dataset_fingerprints, fingerprints_key
 from balldet.checks.report import Finding, Progress
-from balldet.checks.fingerprints import Fingerprints, Thumbnails, cache_file, dataset_fingerprints
+from balldet.checks.thumbnails import Thumbnails
 from balldet.datasets.dataset import DatasetRef
 from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
-from balldet.files import write_json_atomic
 
 MAX_DISTANCE = 7  # dHash bits: candidate pairs (exact recall up to 7 with 4 bands and 1-bit probes)
 THUMB_P99 = 16.0  # grey levels: confirmed near duplicate when 99% of thumbnail pixels differ less
@@ -100,34 +100,24 @@ def find_leakage(groups: dict[str, list[DatasetRef]], *, progress: Progress | No
     """
     if max_distance > 2 * BANDS - 1:
         raise ValueError(f"max_distance above {2 * BANDS - 1} is not supported by the band index")
-    remembered = None
-    if cache_dir is not None:
-        remembered = _findings_file(groups, Path(cache_dir), max_distance, thumb_p99, frames)
-        known = _load_findings(remembered)
-        if known is not None:
-            return known
+    shelf = Shelf.of(cache_dir, "leakage")
+    # Key before reading: findings from changed folders must not go under their old states.
+    key = findings_key(groups, max_distance, thumb_p99, frames) if shelf.enabled else ""
+    known = shelf.load_json(key, read=lambda rows: [Finding(**row) for row in rows])
+    if known is not None:
+        return known
     findings = _find_leakage(groups, progress, max_distance, thumb_p99, cache_dir, frames)
-    if remembered is not None:
-        write_json_atomic(remembered, [asdict(f) for f in findings])
+    shelf.save_json(key, [asdict(f) for f in findings])
     return findings
 
 
-def _findings_file(groups: dict[str, list[DatasetRef]], cache_dir: Path, max_distance: int, thumb_p99: float,
-                   frames: FrameIdentity) -> Path:
-    """Where the findings for these datasets in their present states are remembered: the names of their
-    fingerprint files stand for the states (see :func:`cache_file`)."""
-    content = [FINDINGS_VERSION, max_distance, thumb_p99, list(frames.patterns), [
-        [group, [[ref.label, cache_file(ref, cache_dir).name] for ref in refs]] for group, refs in groups.items()
-    ]]
-    key = hashlib.sha256(json.dumps(content).encode()).hexdigest()[:24]
-    return cache_dir / "leakage" / f"{key}.json"
-
-
-def _load_findings(file: Path) -> list[Finding] | None:
-    try:
-        return [Finding(**row) for row in json.loads(file.read_bytes())]
-    except (OSError, ValueError, TypeError):
-        return None
+def findings_key(groups: dict[str, list[DatasetRef]], max_distance: int, thumb_p99: float,
+                 frames: FrameIdentity) -> str:
+    """The key of the findings for these datasets in their present states: their fingerprints' keys
+    stand for the states (see :func:`fingerprints_key`)."""
+    return make_key(FINDINGS_VERSION, max_distance, thumb_p99, list(frames.patterns), [
+        [group, [[ref.label, fingerprints_key(ref)] for ref in refs]] for group, refs in groups.items()
+    ])
 
 
 def _find_leakage(groups: dict[str, list[DatasetRef]], progress: Progress | None, max_distance: int,

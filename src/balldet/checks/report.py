@@ -120,6 +120,12 @@ class CheckReport:
             "findings": [asdict(f) for f in self.findings],
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CheckReport:
+        """The report :meth:`to_json` wrote (``ok`` and ``counts`` follow from the findings)."""
+        return cls(findings=[Finding(**f) for f in data["findings"]], datasets=data["datasets"],
+                   images=data["images"], labels=data["label_files"], boxes=data["boxes"])
+
     def summary(self, examples: int = 3) -> str:
         """A few lines for a terminal or a log."""
         head = (f"{len(self.datasets)} dataset(s), {self.images} images, {self.labels} label files, "

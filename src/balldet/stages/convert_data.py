@@ -2,40 +2,43 @@
 
 Layouts are cached by what they are made of: a second run with the same datasets (same ids,
 versions and folder contents), the same validation frames and the same dropped frames reuses the
-layout built before — and the label caches the backend wrote into it.
+layout built before — and the label caches the backend wrote into it. A layout is a folder entry of
+the ``layouts`` shelf of :mod:`balldet.cache`, ``<layouts_root>/<model type>-<key>/``; its marker
+``converted.json`` is written last, so a layout without a readable marker is built again.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from balldet.backends.base_converter import ConvertedData
+from balldet.cache import Shelf, make_key
+from balldet.checks.fingerprints import dataset_state
 from balldet.config import PipelineConfig
 from balldet.datasets.prepared import PreparedData
-from balldet.files import write_text_atomic
 from balldet.registry import get_dataset_converter
 
 MARKER = "converted.json"
 
 
 def layout_key(config: PipelineConfig, data: PreparedData, options: dict[str, Any] | None = None) -> str:
+    """The key of the layout ``data`` makes for ``config``'s backend, named after the backend."""
     content = {
         "model_type": config.model_type,
         "options": options or {},
         "class_names": data.class_names,
         "datasets": [
-            [split, ref.id, ref.version, ref.number_samples, ref.folder_state()]
+            # the folder too: local folders given without metadata share one id
+            [split, *dataset_state(ref), ref.number_samples]
             for split, refs in (("train", data.train), ("val", data.val))
             for ref in refs
         ],
         "val_frames": [f.model_dump() for f in data.val_frames],
         "dropped": [f.model_dump() for f in data.dropped_frames],
     }
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:20]
+    return make_key(content, prefix=config.model_type)
 
 
 def convert_data(config: PipelineConfig, data: PreparedData, layouts_root: Path) -> ConvertedData | None:
@@ -44,15 +47,15 @@ def convert_data(config: PipelineConfig, data: PreparedData, layouts_root: Path)
         return None
     converter = get_dataset_converter(config.model_type)
     options = converter.layout_options(config.train_config)
-    out_dir = Path(layouts_root) / f"{config.model_type}-{layout_key(config, data, options)}"
-    marker = out_dir / MARKER
-    if marker.is_file() and (out_dir / "data.yaml").is_file():
-        try:
-            return ConvertedData.model_validate_json(marker.read_text())
-        except (OSError, ValueError):
-            pass  # a layout is a cache: an unreadable one is built again
+    layouts = Shelf(layouts_root)  # the pipeline hands over <cache_dir>/layouts
+    key = layout_key(config, data, options)
+    out_dir = layouts.entry_folder(key)
+    if (out_dir / "data.yaml").is_file():
+        found, converted = layouts.load_model(key, ConvertedData, name=MARKER)
+        if found:
+            return converted
     if out_dir.exists():
         shutil.rmtree(out_dir)  # links only (never their targets): what a half-built layout left
     converted = converter().convert(data, out_dir, options=options)
-    write_text_atomic(marker, converted.model_dump_json(indent=2))
+    layouts.save_model(key, converted, ConvertedData, name=MARKER)
     return converted

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
 from balldet.config import PipelineConfig
-from balldet.checks.defects import check_datasets
+from balldet.checks.defects import remembered_check
 from balldet.checks.report import LEAKAGE_KINDS, CheckReport, Finding, Progress
 from balldet.checks.leakage import find_leakage
 from balldet.datasets.dataset import DatasetRef
@@ -109,7 +107,7 @@ def check_prepared(
     datasets = list({ref.id: ref for ref in [*train, *val, *test]}.values())
     report = CheckReport(datasets=[ref.label for ref in datasets])
     for ref in datasets:
-        _merge(report, _check_dataset(ref, policy.images, cache_dir, progress))
+        _merge(report, remembered_check(ref, images=policy.images, cache_dir=cache_dir, progress=progress))
     fit = list({ref.id: ref for ref in [*train, *val]}.values())
     if fit:
         # A test dataset that is also trained on (declared overlap) is checked once, as training data.
@@ -150,33 +148,6 @@ def check_prepared(
         for name in images_by_stem[ref.label].get(Path(finding.file).stem, []):
             dropped.add(FrameRef(dataset_id=ref.id, file=name))
     return CheckOutcome(sorted(dropped, key=lambda f: (f.dataset_id, f.file)), report.counts, report.warnings)
-
-
-# Bump when the checks change, so remembered results are not reused.
-CHECKS_VERSION = 2
-
-
-def _check_dataset(ref: DatasetRef, images: bool, cache_dir: Path | None,
-                   progress: Progress | None = None) -> CheckReport:
-    if cache_dir is None:
-        return check_datasets([ref], images=images, progress=progress)
-    key = hashlib.sha256(
-        json.dumps([CHECKS_VERSION, ref.id, ref.version, ref.folder_state(), images]).encode()
-    ).hexdigest()[:24]
-    remembered = Path(cache_dir) / "checks" / f"{ref.id}-{key}.json"
-    try:
-        data = json.loads(remembered.read_text())
-        return CheckReport(
-            findings=[Finding(**f) for f in data["findings"]], datasets=data["datasets"],
-            images=data["images"], labels=data["label_files"], boxes=data["boxes"],
-        )
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError, TypeError, KeyError):
-        pass  # unreadable (cut short, edited): a cache, so it is simply made again
-    report = check_datasets([ref], images=images, progress=progress)
-    write_json_atomic(remembered, report.to_json())
-    return report
 
 
 def _merge(total: CheckReport, part: CheckReport) -> None:

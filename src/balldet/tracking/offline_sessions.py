@@ -15,8 +15,10 @@ from pathlib import Path
 
 from balldet.errors import BalldetError, TrackingError
 from balldet.settings import Settings
+from balldet.tracking import clearml_compat
 from balldet.tracking.offline_records import OfflineTask, read_offline_task
-from balldet.tracking.server import ServerConfig
+from balldet.tracking.server import OFFLINE_FIX, ServerConfig, check_server
+from balldet.tracking.session import connect_online
 
 SYNCED_SUFFIX = ".synced"
 # What ClearML names a session: its folder ``offline-<hex>`` (the offline task's id), or its zip.
@@ -135,9 +137,6 @@ def describe(session: OfflineSession) -> str:
 
 def connect_for_upload(settings: Settings) -> ServerConfig:
     """Check the server of clearml.conf in seconds, then take ClearML online for this process."""
-    from balldet.tracking.server import OFFLINE_FIX, check_server
-    from balldet.tracking.session import connect_online
-
     try:
         server = check_server(settings)
     except TrackingError as exc:
@@ -185,8 +184,6 @@ def upload_sessions(
 def _prepare_pipeline_project(session: OfflineSession) -> None:
     """A local run's pipeline task goes into its backend's pipeline (``.../.pipelines/<name>``): make
     that project the way ClearML makes a pipeline's, so the run shows in the pipeline's runs table."""
-    from balldet.tracking import clearml_compat
-
     task = session.task()
     if task is not None and clearml_compat.PIPELINE_SYSTEM_TAG in task.system_tags and "/.pipelines/" in task.project:
         clearml_compat.ensure_pipeline_project(task.project)

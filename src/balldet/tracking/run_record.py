@@ -21,9 +21,9 @@ from balldet.files import write_json_atomic
 from balldet.tracking.content_hash import content_hash
 from balldet.tracking.machine import hardware, package_versions, run_command
 
-RECORD_VERSION = 1
-SUBPROCESS_TIMEOUT_S = 5.0
-HASH_CHUNK = 1 << 20
+# 2: datasets' content hashes follow recipe 2 of balldet.tracking.content_hash (image digests from
+# the checks' one read of each image)
+RECORD_VERSION = 2
 
 # Any variable (or key) whose name contains one of these, in any case, is never recorded.
 SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH")
@@ -214,10 +214,11 @@ def build_run_record(
 ) -> dict[str, Any]:
     """Everything needed to explain a run later, as a JSON-ready dict.
 
-    ``cache_dir`` keeps dataset content hashes; by default ``<settings.cache_dir>/content_hash``.
+    ``cache_dir`` is the cache folder (by default ``settings.cache_dir``): the datasets' content hashes
+    are remembered there, and made from the image fingerprints the dataset checks remembered there.
     """
     if cache_dir is None and getattr(settings, "cache_dir", None) is not None:
-        cache_dir = Path(settings.cache_dir) / "content_hash"
+        cache_dir = Path(settings.cache_dir)
     return {
         "record_version": RECORD_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
