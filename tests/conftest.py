@@ -27,6 +27,11 @@ SETTINGS_FILE = REPO / "settings.toml"
 _NET_LOG = Path(os.environ.setdefault("NETGUARD_LOG", f"/tmp/balldet-netguard-{os.getpid()}.log"))
 if "PYTEST_XDIST_WORKER" not in os.environ:  # test workers share the log their parent started
     _NET_LOG.unlink(missing_ok=True)
+else:
+    # A test worker is told a terminal of 80 columns; the commands the tests run would wrap their
+    # output there (they take the width from COLUMNS when not on a terminal): as when run alone.
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
 runpy.run_path(str(NETGUARD / "sitecustomize.py"))
 
 
