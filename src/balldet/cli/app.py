@@ -1,19 +1,14 @@
-"""The typer apps, the consoles and the error handling every command shares."""
+"""The typer apps and the consoles every command shares. Errors are handled once, in
+:func:`balldet.cli.main`."""
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-import traceback
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-
-from balldet.errors import BalldetError
 
 app = typer.Typer(
     help="Train and evaluate ball and player detectors as a ClearML pipeline.",
@@ -29,33 +24,14 @@ app.add_typer(datasets_app, name="datasets")
 # Piped output is not cut at 80 columns: tables and paths stay whole in logs and CI.
 out = Console(width=None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", 200)))
 err = Console(stderr=True, width=None if sys.stderr.isatty() else int(os.environ.get("COLUMNS", 200)))
-_state = {"debug": False}
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def reports_errors(function: F) -> F:
-    """Turn a :class:`BalldetError` into one clear message and its exit code (traceback with --debug)."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except BalldetError as exc:
-            if _state["debug"]:
-                traceback.print_exc()
-            # The message is text, not markup: `names: [ball, player]` or a path with brackets stays whole.
-            err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
 ) -> None:
-    _state["debug"] = debug
+    """Train and evaluate ball and player detectors as a ClearML pipeline."""
+    # --debug is read where errors are handled (balldet.cli.main), before any command runs.
 
 
 def format_measure(value: float | None) -> str:

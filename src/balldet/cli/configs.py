@@ -8,11 +8,10 @@ from typing import Annotated
 
 import typer
 
-from balldet.cli.app import configs_app, load_cli_settings, out, reports_errors
+from balldet.cli.app import configs_app, load_cli_settings, out
 
 
 @configs_app.command("validate")
-@reports_errors
 def configs_validate(
     config_name: Annotated[str, typer.Argument(help="Config path relative to the configs root.")],
     model_type: Annotated[
@@ -45,7 +44,6 @@ def configs_schema() -> None:
 
 
 @configs_app.command("list")
-@reports_errors
 def configs_list() -> None:
     """List the config files under the configs root."""
     root = load_cli_settings().configs_root

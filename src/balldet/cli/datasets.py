@@ -8,11 +8,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from balldet.cli.app import datasets_app, err, load_cli_settings, out, reports_errors
+from balldet.cli.app import datasets_app, err, load_cli_settings, out
 
 
 @datasets_app.command("list")
-@reports_errors
 def datasets_list() -> None:
     """Show the local dataset catalog."""
     from balldet.datasets.catalog import LocalCatalog
@@ -30,7 +29,6 @@ def datasets_list() -> None:
 
 
 @datasets_app.command("synth")
-@reports_errors
 def datasets_synth(
     images: Annotated[int, typer.Option("--images", min=1, help="Images per dataset.")] = 48,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
@@ -60,7 +58,6 @@ def datasets_synth(
 
 
 @datasets_app.command("check")
-@reports_errors
 def datasets_check(
     datasets: Annotated[
         list[str],

@@ -8,11 +8,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from balldet.cli.app import app, format_measure, load_cli_settings, out, reports_errors
+from balldet.cli.app import app, format_measure, load_cli_settings, out
 
 
 @app.command()
-@reports_errors
 def evaluate(
     dataset: Annotated[
         str,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from balldet.cli.app import app, load_cli_settings, out, reports_errors
+from balldet.cli.app import app, load_cli_settings, out
 
 
 class Split(str, Enum):
@@ -25,7 +25,6 @@ class Source(str, Enum):
 
 
 @app.command()
-@reports_errors
 def leaderboard(
     project: Annotated[str, typer.Option("--project", help="ClearML project root, e.g. aicska.")] = "",
     tag: Annotated[list[str], typer.Option("--tag", help="Only runs with this tag (repeatable).")] = [],  # noqa: B006

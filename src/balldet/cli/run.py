@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from balldet.cli.app import app, err, format_measure, load_cli_settings, out, reports_errors
+from balldet.cli.app import app, err, format_measure, load_cli_settings, out
 
 
 ConfigName = Annotated[
@@ -23,7 +23,6 @@ ModelType = Annotated[
 
 
 @app.command()
-@reports_errors
 def run(
     config_name: ConfigName,
     model_type: ModelType,

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from balldet.cli.app import app, err, load_cli_settings, out, reports_errors
+from balldet.cli.app import app, err, load_cli_settings, out
 from balldet.tracking.offline_sessions import (
     connect_for_upload,
     describe,
@@ -22,7 +22,6 @@ from balldet.tracking.offline_sessions import (
 
 
 @app.command()
-@reports_errors
 def sync(
     run: Annotated[
         Path | None, typer.Option("--run", help="Only the sessions of this run folder (its run.json).")
