@@ -101,3 +101,13 @@ def test_datasets_synth_then_list_shows_the_catalog(workspace):
     assert listed.returncode == 0
     for name in ("class:ball-markup:our-001", "soccernet_ball_001", "20240416-Russian_Cup-CSKA_Moscow"):
         assert name in listed.stdout
+
+
+def test_errors_are_one_message_and_a_traceback_only_with_debug(workspace):
+    plain = workspace.cli("configs", "validate", "missing.yaml")
+    assert plain.returncode == 2 and "error:" in plain.stderr and "Traceback" not in plain.stderr
+    debug = workspace.cli("--debug", "configs", "validate", "missing.yaml")
+    assert debug.returncode == 2 and "Traceback" in debug.stderr and "error:" in debug.stderr
+    # a flag typer refuses is a usage error too, exit code 2
+    bad = workspace.cli("leaderboard", "--split", "nope")
+    assert bad.returncode == 2 and "--split" in bad.stderr
