@@ -57,8 +57,11 @@ def offline_run(tmp_path_factory) -> tuple:
     run_dir = ws.outputs / "t" / "debug" / "run1"
     run_dir.mkdir(parents=True)
     manifest = {
-        "run_id": "run1",
-        "stages": [{"index": i + 1, "name": n, "task": r} for i, (n, r) in enumerate(zip(["get_config", "train_model"], records))],
+        "run_id": "run1", "run_dir": str(run_dir), "clearml_project": "t/debug/pipeline/object_detection",
+        "status": "completed",
+        "request": {"config_name": "c.yaml", "model_type": "ultralytics", "project": "t"},
+        "stages": [{"index": i + 1, "name": n, "status": "completed", "task": r}
+                   for i, (n, r) in enumerate(zip(["get_config", "train_model"], records))],
         "pipeline_task": records[-1],
     }
     (run_dir / "run.json").write_text(json.dumps(manifest))
@@ -117,9 +120,10 @@ def test_unreachable_server_fails_fast(offline_run, tmp_path: Path) -> None:
 
 def test_synced_sessions_are_skipped(offline_run, tmp_path: Path) -> None:
     ws, run_dir, ids = offline_run
-    from balldet.tracking.offline_sessions import sessions_of_run
+    from balldet.pipeline.manifest import read_manifest
+    from balldet.tracking.offline_sessions import sessions_at
 
-    sessions = {s.local_id: s for s in sessions_of_run(run_dir)}
+    sessions = {s.local_id: s for s in sessions_at(read_manifest(run_dir).offline_folders(), str(run_dir))}
     assert set(sessions) == set(ids)
     marker = sessions[ids[0]].marker
     marker.write_text(json.dumps({"local_id": ids[0], "server_id": "srv123"}))
@@ -152,11 +156,12 @@ def test_upload_marks_each_session_and_stops_at_the_first_failure(offline_run, m
     from clearml import Task
 
     from balldet.errors import TrackingError
-    from balldet.tracking.offline_sessions import sessions_of_run, upload_sessions
+    from balldet.pipeline.manifest import read_manifest
+    from balldet.tracking.offline_sessions import sessions_at, upload_sessions
     from balldet.tracking.server import ServerConfig
 
     _, run_dir, ids = offline_run
-    sessions = sessions_of_run(run_dir)
+    sessions = sessions_at(read_manifest(run_dir).offline_folders(), str(run_dir))
     server = ServerConfig("http://clearml.invalid:8008", "key", "secret", "", configured=True)
     imported: list[str] = []
 

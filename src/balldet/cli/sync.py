@@ -16,7 +16,7 @@ from balldet.tracking.offline_sessions import (
     connect_for_upload,
     describe,
     find_sessions,
-    sessions_of_run,
+    sessions_at,
     upload_sessions,
 )
 
@@ -31,7 +31,12 @@ def sync(
     """Upload the offline ClearML sessions of local runs to the configured ClearML server."""
     settings = load_cli_settings()
     offline_root = settings.clearml_dir / "offline"
-    sessions = sessions_of_run(run.resolve()) if run is not None else find_sessions(offline_root)
+    if run is not None:
+        from balldet.pipeline.manifest import read_manifest
+
+        sessions = sessions_at(read_manifest(run.resolve(), option="--run").offline_folders(), owner=str(run))
+    else:
+        sessions = find_sessions(offline_root)
     pending = [s for s in sessions if not s.synced]
     for session in sessions:
         if session.synced:

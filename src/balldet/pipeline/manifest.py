@@ -46,16 +46,26 @@ class RunManifest(BaseModel):
     def stage(self, name: str) -> StageRecord | None:
         return next((s for s in self.stages if s.name == name), None)
 
+    def offline_folders(self) -> list[Path]:
+        """Where ClearML wrote the run's tasks offline: each stage's, then the pipeline task's."""
+        tasks = [*(stage.task for stage in self.stages), self.pipeline_task]
+        return [Path(task["offline_folder"]) for task in tasks if task and task.get("offline_folder")]
 
-def read_manifest(run_dir: Path) -> RunManifest:
-    """A run's ``run.json``; one clear error (exit 2) when it cannot be read."""
+
+def read_manifest(run_dir: Path, *, option: str = "--resume") -> RunManifest:
+    """A run's ``run.json``; one clear error naming ``option`` (exit 2) when there is none or it
+    cannot be read."""
     path = Path(run_dir) / MANIFEST
+    if not path.is_file():
+        raise UsageError([(option, f"{run_dir} is not a run folder (no {MANIFEST}); give a run's folder "
+                           "under the output dir")])
     try:
         return RunManifest.model_validate(json.loads(path.read_text()))
     except (OSError, ValueError, ValidationError) as exc:
         reason = f"{exc.error_count()} field(s) wrong" if isinstance(exc, ValidationError) else str(exc)
-        raise UsageError([("--resume", f"{path} cannot be read ({reason}); the run cannot be continued, "
-                           "start it again without --resume")]) from None
+        what = "the run cannot be continued, start it again without --resume" if option == "--resume" \
+            else "the run's records cannot be found from it"
+        raise UsageError([(option, f"{path} cannot be read ({reason}); {what}")]) from None
 
 
 def find_run(runs_root: Path, run: str) -> Path:

@@ -95,33 +95,19 @@ def find_sessions(offline_root: Path) -> list[OfflineSession]:
     return list(found.values())
 
 
-def sessions_of_run(run_dir: Path) -> list[OfflineSession]:
-    """The sessions a run's ``run.json`` names: each stage's task, then the pipeline task."""
-    manifest_path = run_dir / "run.json"
-    if not manifest_path.is_file():
-        raise BalldetError(
-            f"{run_dir} is not a run folder (no run.json)",
-            fix="give a folder under the output dir that holds a run.json, or leave --run out",
-        )
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except ValueError as exc:
-        raise BalldetError(f"cannot read {manifest_path}: {exc}", fix="re-run the pipeline") from None
-    tasks = [stage.get("task") for stage in manifest.get("stages") or [] if isinstance(stage, dict)]
-    tasks.append(manifest.get("pipeline_task"))
+def sessions_at(folders: list[Path], owner: str) -> list[OfflineSession]:
+    """The sessions of these offline folders (a run's tasks), each once; all must be there."""
     sessions: list[OfflineSession] = []
     missing: list[str] = []
-    for task in tasks:
-        if not isinstance(task, dict) or not task.get("offline_folder"):
-            continue
-        session = session_at(Path(task["offline_folder"]))
+    for folder in folders:
+        session = session_at(Path(folder))
         if session is None:
-            missing.append(str(task["offline_folder"]))
+            missing.append(str(folder))
         elif session.local_id not in {s.local_id for s in sessions}:
             sessions.append(session)
     if missing:
         raise BalldetError(
-            f"offline session(s) of {run_dir} not found: {', '.join(missing)}",
+            f"offline session(s) of {owner} not found: {', '.join(missing)}",
             fix="the ClearML cache was moved or cleaned; sync what is left without --run",
         )
     return sessions
