@@ -33,7 +33,7 @@ from balldet.datasets.prepared import PreparedData
 from balldet.datasets.resolver import DatasetResolver
 from balldet.datasets.splits import split_by_recording
 from balldet.synth.catalog import synthesize
-from balldet.registry import get_dataset_converter
+from balldet.backends.registry import get_dataset_converter
 from balldet.stages.convert_data import convert_data
 from balldet.stages.prepare_data import prepare_data
 from balldet.tracking.run_record import datasets_section
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
         split_layout_s, _ = timed(lambda: convert_data(config, split, workdir / "layouts"))
 
         # the whole stage with its checks (defects, leakage), then again with nothing changed
-        resolver = DatasetResolver(LocalCatalog(workdir / "catalog"), use_clearml=False)
+        resolver = DatasetResolver(LocalCatalog(workdir / "catalog"))
 
         def stage() -> None:
             data = prepare_data(config, resolver, cache_dir=workdir / "cache")

@@ -13,7 +13,8 @@ from balldet.config import PipelineConfig
 from balldet.datasets.catalog import LocalCatalog
 from balldet.checks.leakage import find_leakage
 from balldet.datasets.dataset import DatasetRef
-from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY, DEFAULT_FRAME_PATTERNS, FrameIdentity
+from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
+from balldet.frame_patterns import DEFAULT_FRAME_PATTERNS
 from balldet.datasets.resolver import DatasetResolver
 from balldet.datasets.splits import split_by_recording
 from balldet.synth.catalog import R_CSKA_BALTIKA
@@ -138,7 +139,7 @@ def test_a_custom_pattern_finds_frames_the_defaults_cannot_read(custom_named):
 
 def test_prepare_data_uses_the_configs_patterns(custom_named):
     catalog, a, b, taken = custom_named
-    resolver = DatasetResolver(catalog, use_clearml=False)
+    resolver = DatasetResolver(catalog)
     base = {"tags": ["t"], "model_type": "ultralytics", "train_data": {"datasets": [a.id]},
             "test_data": {"datasets": [b.id]}}
     prepare_data(PipelineConfig.model_validate(base), resolver)  # the defaults see no shared frame

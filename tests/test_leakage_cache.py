@@ -164,10 +164,10 @@ def test_prepare_data_remembers_the_fingerprints(tiny_catalog, tmp_path):
         "tags": ["t"], "model_type": "ultralytics", "train_data": {"datasets": [train.id]}, "test_data": {"datasets": [test.id]},
     })
     cache = tmp_path / "cache"
-    first = prepare_data(config, DatasetResolver(catalog, use_clearml=False), cache_dir=cache)
+    first = prepare_data(config, DatasetResolver(catalog), cache_dir=cache)
     written = _cache_files(cache)
     assert sorted(written) == sorted(cache_file(ref, cache).name for ref in (train, test))
-    assert prepare_data(config, DatasetResolver(catalog, use_clearml=False), cache_dir=cache) == first
+    assert prepare_data(config, DatasetResolver(catalog), cache_dir=cache) == first
     assert _cache_files(cache) == written
 
 

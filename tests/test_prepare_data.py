@@ -33,7 +33,7 @@ def config(train, test, **changes) -> PipelineConfig:
 
 
 def resolver(catalog):
-    return DatasetResolver(catalog, use_clearml=False)
+    return DatasetResolver(catalog)
 
 
 def test_clean_data_passes_and_the_report_is_written(catalog, tmp_path):

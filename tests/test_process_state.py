@@ -51,7 +51,7 @@ SCRIPT = textwrap.dedent(
 
     from balldet.datasets.catalog import LocalCatalog
     from balldet.datasets.prepared import PreparedData
-    from balldet.registry import get_dataset_converter, get_model_wrapper
+    from balldet.backends.registry import get_dataset_converter, get_model_wrapper
 
     def settings():
         return {

@@ -14,7 +14,7 @@ from balldet.datasets.catalog import LocalCatalog
 from balldet.datasets.prepared import PreparedData
 from balldet.settings import Settings
 from balldet.stages.get_config import get_config
-from balldet.tracking import content_hash as content_hash_module
+from balldet.checks import content_hash as content_hash_module
 from balldet.tracking import run_record
 from balldet.tracking.run_record import (
     build_run_record,

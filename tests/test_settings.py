@@ -106,7 +106,7 @@ def test_an_environment_table_replaces_the_default_one_unless_it_asks_to_merge(t
 
 
 def test_default_frame_patterns_are_the_ones_in_the_settings_file(monkeypatch):
-    from balldet.datasets.frames import DEFAULT_FRAME_PATTERNS
+    from balldet.frame_patterns import DEFAULT_FRAME_PATTERNS
 
     monkeypatch.delenv("BALLDET_FRAME_PATTERNS", raising=False)
     assert load_settings("default", settings_file=SETTINGS_FILE).frame_patterns == list(DEFAULT_FRAME_PATTERNS)

@@ -24,7 +24,7 @@ from balldet.boxes import Detections
 from balldet.datasets.catalog import LocalCatalog
 from balldet.datasets.prepared import FrameRef, PreparedData
 from balldet.synth.catalog import synth_dataset_id
-from balldet.registry import get_dataset_converter, get_model_wrapper
+from balldet.backends.registry import get_dataset_converter, get_model_wrapper
 
 HAD_TRAPZ = hasattr(numpy, "trapz")
 

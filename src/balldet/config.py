@@ -5,6 +5,7 @@ Validation reports every problem at once, each naming its field and the fix, bef
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -13,9 +14,11 @@ from pydantic import (
     BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_serializer, field_validator, model_validator,
 )
 
-from balldet.datasets.dataset import DATASET_ID_PATTERN
-from balldet.datasets.frames import valid_frame_patterns
 from balldet.errors import ConfigError
+from balldet.frame_patterns import valid_frame_patterns
+
+# A ClearML dataset id: 32 lower-case hex characters (the local catalog's ids look the same).
+DATASET_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 
 # `train_data: pretrained`: no training, the weights named in train_config are tested as they are.
 PRETRAINED = "pretrained"

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from balldet.datasets.frames import DEFAULT_FRAME_PATTERNS, valid_frame_patterns
+from balldet.frame_patterns import DEFAULT_FRAME_PATTERNS, valid_frame_patterns
 from balldet.errors import SettingsError
 
 ENVIRONMENTS = ("default", "local_debug", "local_main", "remote_debug")

@@ -99,7 +99,7 @@ _dataset_ref = dataset_ref
 
 
 def _is_catalog_id(dataset: str) -> bool:
-    from balldet.datasets.dataset import DATASET_ID_PATTERN
+    from balldet.config import DATASET_ID_PATTERN
 
     return bool(DATASET_ID_PATTERN.match(dataset)) and not Path(dataset).exists()
 
@@ -116,12 +116,12 @@ def _must_exist(dataset: str) -> None:
 
 
 def _resolve_id(dataset: str) -> Any:
-    from balldet.datasets.resolver import DatasetResolver
+    from balldet.tracking.clearml_datasets import dataset_resolver
 
     settings = load_cli_settings()
     if not settings.clearml_offline:
         from balldet.tracking.session import configure_clearml
 
         configure_clearml(settings)
-    resolver = DatasetResolver.from_settings(settings)
+    resolver = dataset_resolver(settings)
     return resolver.resolve(dataset)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
-DATASET_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
+from balldet.config import DATASET_ID_PATTERN
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 

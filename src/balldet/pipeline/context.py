@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from balldet.config import PipelineConfig
 from balldet.datasets.prepared import PreparedData
 from balldet.datasets.resolver import DatasetResolver
+from balldet.tracking.clearml_datasets import dataset_resolver
 from balldet.pipeline.request import RunRequest
 from balldet.settings import Settings
 from balldet.tracking.reporter import NullReporter, Reporter
@@ -71,7 +72,7 @@ class RunContext:
     @property
     def resolver(self) -> DatasetResolver:
         if self._resolver is None:
-            self._resolver = DatasetResolver.from_settings(self.settings)
+            self._resolver = dataset_resolver(self.settings)
         return self._resolver
 
     @property

@@ -27,12 +27,12 @@ from balldet.pipeline.context import CollectedPipeline, RunContext
 from balldet.pipeline.manifest import RunManifest, StageRecord, find_run, read_manifest
 from balldet.pipeline.request import RunRequest
 from balldet.pipeline.spec import STAGES, Stage
-from balldet.pipeline.store import inputs_key, load_output, save_output
+from balldet.pipeline.store import cache_folder, inputs_key, load_output, save_output
 from balldet.settings import Settings
 from balldet.stages.get_config import LoadedConfig
 from balldet.stages.test_model import TestReport, record_on_pipeline
 from balldet.tracking.reporter import Reporter
-from balldet.tracking.tasks import PIPELINE_SYSTEM_TAG
+from balldet.tracking.clearml_compat import PIPELINE_SYSTEM_TAG
 
 Event = Callable[[str, str, str], None]
 
@@ -162,7 +162,7 @@ class LocalPipeline:
         return result
 
     def _cache_folder(self) -> Path:
-        return self.settings.cache_dir / "stage_cache" / str(self.cache_key)
+        return cache_folder(self.settings.cache_dir, str(self.cache_key))
 
     def _reusable(self, stage: Stage) -> tuple[bool, Any]:
         """A stage output from the resumed run's folder, or from an earlier run with the same inputs."""

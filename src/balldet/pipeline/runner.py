@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from balldet.config import PipelineConfig
-from balldet.datasets.resolver import DatasetResolver
+from balldet.tracking.clearml_datasets import dataset_resolver
 from balldet.errors import ConfigError
 from balldet.pipeline.request import RunRequest
 from balldet.settings import Settings
@@ -44,7 +44,7 @@ def check_config(
         datasets = False  # they live on the server, which is not to be asked here (a dry run)
         notes.append("dataset ids not looked up: they are on the ClearML server, which a dry run does not ask")
     if datasets:
-        resolver = DatasetResolver.from_settings(settings)
+        resolver = dataset_resolver(settings)
         problems = []
         sections = [("train_data", config.train_ids), ("val_data", config.val_ids),
                     ("test_data", config.test_data.datasets)]

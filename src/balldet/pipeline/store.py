@@ -8,20 +8,19 @@ the files it names (layout, weights, predictions) are still there: anything else
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from balldet import __version__
+from balldet.cache import Shelf, make_key, read_model, write_model
 from balldet.config import PipelineConfig
 from balldet.datasets.resolver import DatasetResolver
-from balldet.files import write_text_atomic
 from balldet.pipeline.spec import Stage
+
+CACHE_KIND = "stage_cache"
 
 
 def file_name(stages: Sequence[Stage], stage: Stage) -> str:
@@ -29,24 +28,20 @@ def file_name(stages: Sequence[Stage], stage: Stage) -> str:
     return f"{stages.index(stage) + 1:02d}_{stage.name}.json"
 
 
-@cache
-def _adapter(kind: Any) -> TypeAdapter:
-    return TypeAdapter(kind)
+def cache_folder(cache_dir: Path, key: str) -> Path | None:
+    """Where the outputs of the runs with inputs ``key`` are kept."""
+    return Shelf.of(cache_dir, CACHE_KIND).entry_folder(key)
 
 
 def save_output(folder: Path, stages: Sequence[Stage], stage: Stage, value: Any) -> None:
-    text = _adapter(stage.output).dump_json(value, indent=2).decode()
-    write_text_atomic(Path(folder) / file_name(stages, stage), text)
+    write_model(Path(folder) / file_name(stages, stage), value, stage.output)
 
 
 def load_output(folder: Path, stages: Sequence[Stage], stage: Stage) -> tuple[bool, Any]:
-    """(found, value): found only when the output can be read and is still usable."""
-    path = Path(folder) / file_name(stages, stage)
-    try:
-        value = _adapter(stage.output).validate_json(path.read_text())
-    except (OSError, ValueError):
-        return False, None  # none, unreadable, cut short, or written by another balldet version
-    return (True, value) if stage.usable(value) else (False, None)
+    """(found, value): found only when the output can be read and is still usable (none, unreadable,
+    cut short, or written by another balldet version: not found)."""
+    found, value = read_model(Path(folder) / file_name(stages, stage), stage.output)
+    return (True, value) if found and stage.usable(value) else (False, None)
 
 
 def inputs_key(pure_outputs: Sequence[Any], resolver: DatasetResolver) -> str:
@@ -60,6 +55,5 @@ def inputs_key(pure_outputs: Sequence[Any], resolver: DatasetResolver) -> str:
             datasets.append([ref.id, ref.version, ref.number_samples, ref.folder_state()])
         else:
             datasets.append([dataset_id])  # a ClearML dataset id names immutable content
-    outputs = [_adapter(type(output)).dump_python(output, mode="json") for output in pure_outputs]
-    content = [__version__, outputs, datasets]
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:24]
+    outputs = [TypeAdapter(type(output)).dump_python(output, mode="json") for output in pure_outputs]
+    return make_key(__version__, outputs, datasets)

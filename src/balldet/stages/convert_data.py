@@ -18,7 +18,7 @@ from balldet.cache import Shelf, make_key
 from balldet.checks.fingerprints import dataset_state
 from balldet.config import PipelineConfig
 from balldet.datasets.prepared import PreparedData
-from balldet.registry import get_dataset_converter
+from balldet.backends.registry import get_dataset_converter
 
 MARKER = "converted.json"
 

@@ -11,7 +11,8 @@ from balldet.checks.defects import remembered_check
 from balldet.checks.report import LEAKAGE_KINDS, CheckReport, Finding, Progress
 from balldet.checks.leakage import find_leakage
 from balldet.datasets.dataset import DatasetRef
-from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY, DEFAULT_FRAME_PATTERNS, FrameIdentity
+from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
+from balldet.frame_patterns import DEFAULT_FRAME_PATTERNS
 from balldet.datasets.prepared import FrameRef, PreparedData
 from balldet.datasets.resolver import DatasetResolver
 from balldet.datasets.splits import split_by_recording

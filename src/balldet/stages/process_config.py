@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from balldet.config import PipelineConfig, parse_yaml, validate_config
-from balldet.datasets.frames import DEFAULT_FRAME_PATTERNS
+from balldet.frame_patterns import DEFAULT_FRAME_PATTERNS
 from balldet.errors import ConfigError
-from balldet.registry import get_model_wrapper, model_types
+from balldet.backends.registry import get_model_wrapper, model_types
 from balldet.stages.get_config import LoadedConfig
 
 

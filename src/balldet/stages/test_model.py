@@ -15,7 +15,7 @@ from balldet.evaluation.dataset_plots import plot_scored_dataset
 from balldet.evaluation.frames import FrameTruth, best_tau, evaluate_frames
 from balldet.evaluation.plots import plot_dataset_bars
 from balldet.evaluation.predictions import load_truth, save_predictions
-from balldet.registry import get_model_wrapper
+from balldet.backends.registry import get_model_wrapper
 from balldet.tracking.reporter import Reporter
 from balldet.tracking.tasks import SEEN_PROPERTY
 

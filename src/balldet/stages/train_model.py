@@ -7,7 +7,7 @@ from pathlib import Path
 from balldet.backends.base_converter import ConvertedData
 from balldet.backends.base_model import TrainedModel
 from balldet.config import PipelineConfig
-from balldet.registry import get_model_wrapper
+from balldet.backends.registry import get_model_wrapper
 from balldet.tracking.reporter import Reporter
 
 

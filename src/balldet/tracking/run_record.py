@@ -18,10 +18,10 @@ from typing import Any
 
 import balldet
 from balldet.files import write_json_atomic
-from balldet.tracking.content_hash import content_hash
+from balldet.checks.content_hash import content_hash
 from balldet.tracking.machine import hardware, package_versions, run_command
 
-# 2: datasets' content hashes follow recipe 2 of balldet.tracking.content_hash (image digests from
+# 2: datasets' content hashes follow recipe 2 of balldet.checks.content_hash (image digests from
 # the checks' one read of each image)
 RECORD_VERSION = 2
 

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from balldet.tracking.clearml_compat import PIPELINE_SYSTEM_TAG  # noqa: F401  (the local runner tags its pipeline task)
 from balldet.tracking.reporter import ClearMLReporter
 
 # The pipeline task's user property listing the test results on data seen in training.

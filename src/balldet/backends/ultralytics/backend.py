@@ -18,7 +18,7 @@ from balldet.backends.options import Problems, check_options, check_weights_name
 from balldet.backends.ultralytics.env import configure_ultralytics, ultralytics_call
 from balldet.backends.yolo_layout import YoloLayoutConverter
 from balldet.errors import BackendError
-from balldet.registry import DATASET_CONVERTERS, MODEL_WRAPPERS
+from balldet.backends.registry import DATASET_CONVERTERS, MODEL_WRAPPERS
 
 NAME = "ultralytics"
 # Options balldet sets itself (see backends/options.py: one rule for every backend).

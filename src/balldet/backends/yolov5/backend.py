@@ -38,7 +38,7 @@ from balldet.backends.yolov5.options import (
 )
 from balldet.errors import BackendError
 from balldet.files import write_text_atomic
-from balldet.registry import DATASET_CONVERTERS, MODEL_WRAPPERS
+from balldet.backends.registry import DATASET_CONVERTERS, MODEL_WRAPPERS
 
 NAME = "yolov5"
 # Defaults that differ from yolov5's own: plots cost seconds per run and nobody looks at them here.

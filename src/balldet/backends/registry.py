@@ -36,7 +36,7 @@ class Registry(Generic[T]):
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
         def decorator(cls: type[T]) -> type[T]:
             if name not in BACKEND_MODULES:
-                raise KeyError(f"{self.kind} {name!r}: add it to BACKEND_MODULES in balldet.registry")
+                raise KeyError(f"{self.kind} {name!r}: add it to BACKEND_MODULES in balldet.backends.registry")
             self._entries[name] = cls
             return cls
 
