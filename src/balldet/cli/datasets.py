@@ -103,7 +103,8 @@ def datasets_check(
 
         # No cache here (unlike prepare_data): a check asked for reads the files as they are now, edits
         # in place included, which the cache keys (folder states) do not see.
-        report = check_datasets(refs, images=images, progress=on_progress)
+        # with the leakage check, one read of each image serves both; without it, headers suffice
+        report = check_datasets(refs, images=images, progress=on_progress, fingerprints=leakage)
         if leakage:
             report.extend(find_leakage({"datasets": refs}, progress=on_progress, frames=frames))
 
