@@ -29,7 +29,7 @@ from balldet.datasets.prepared import PreparedData
 from balldet.stages.convert_data import convert_data
 from balldet.stages.test_model import test_model as run_test_stage
 from balldet.stages.train_model import train_model
-from balldet.tracking.reporter import NullReporter
+from balldet.tracking.reporter import Reporter
 from foreign_data import ForeignDataset, ultralytics_layout
 
 IMGSZ = 160
@@ -74,10 +74,10 @@ def train_and_test(model_type: str, dataset: ForeignDataset, tmp_path: Path) -> 
     data = PreparedData(train=[train], val=[val], test=[val], class_names=val.names)
     backend = dict(cache_dir=tmp_path / "cache", device="cpu", allow_downloads=False)
     converted = convert_data(config, data, tmp_path / "layout")
-    trained = train_model(config, converted, tmp_path / "train", report=NullReporter(), **backend)
+    trained = train_model(config, converted, tmp_path / "train", report=Reporter(), **backend)
     assert trained.image_size == IMGSZ
     report = run_test_stage(config, data.model_copy(update={"val": []}), trained, tmp_path / "predictions",
-                            report=NullReporter(), **backend)
+                            report=Reporter(), **backend)
     (scores,) = report.datasets
     return scores.metrics, Path(trained.weights), tmp_path / "predictions" / "test" / scores.label
 

@@ -14,7 +14,7 @@ from balldet.synth.catalog import synth_dataset_id, synthesize
 from balldet.stages.convert_data import convert_data
 from balldet.stages.test_model import test_model as run_test_stage
 from balldet.stages.train_model import train_model
-from balldet.tracking.reporter import NullReporter
+from balldet.tracking.reporter import Reporter
 
 TRAIN = [
     ("20240416-Russian_Cup-CSKA_Moscow-vs-Baltika_Kaliningrad-01-001", "1.0.0"),
@@ -70,11 +70,11 @@ def test_backend_learns_to_find_the_ball(model_type, learning_catalog, tmp_path)
     data = PreparedData(train=train, val=val, test=test, class_names=["ball"])
     backend = dict(cache_dir=tmp_path / "cache", device="cpu", allow_downloads=False)
     converted = convert_data(config, data, tmp_path / "layout")
-    trained = train_model(config, converted, tmp_path / "train", report=NullReporter(), **backend)
+    trained = train_model(config, converted, tmp_path / "train", report=Reporter(), **backend)
     # Only the test dataset is scored: the test is about generalising to frames never seen.
     report = run_test_stage(
         config, data.model_copy(update={"val": []}), trained, tmp_path / "predictions",
-        report=NullReporter(), **backend,
+        report=Reporter(), **backend,
     )
     (scores,) = report.datasets
     assert scores.metrics["mAP@0.5"] > 0.3, scores.metrics

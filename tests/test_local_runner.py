@@ -16,7 +16,7 @@ from balldet.pipeline.local import LocalPipeline
 from balldet.pipeline.request import RunRequest
 from balldet.pipeline.spec import Stage
 from balldet.settings import load_settings
-from balldet.tracking.reporter import NullReporter
+from balldet.tracking.reporter import Reporter
 from conftest import SETTINGS_FILE
 
 
@@ -42,7 +42,7 @@ class Memory:
     def open(self, project, name, *, task_type, tags, system_tags=()):
         self.opened.append(name)
         task_id = f"memory-{len(self.opened)}"
-        yield NullReporter(), SimpleNamespace(as_dict=lambda: {"id": task_id, "offline_folder": None})
+        yield Reporter(), SimpleNamespace(as_dict=lambda: {"id": task_id, "offline_folder": None})
 
 
 class World:

@@ -19,7 +19,7 @@ from balldet.datasets.resolver import DatasetResolver
 from balldet.tracking.clearml_datasets import dataset_resolver
 from balldet.pipeline.request import RunRequest
 from balldet.settings import Settings
-from balldet.tracking.reporter import NullReporter, Reporter
+from balldet.tracking.reporter import Reporter
 
 Event = Callable[[str, str, str], None]  # (stage, event, detail): progress for whoever watches
 
@@ -55,7 +55,7 @@ class RunContext:
     work_dir: Path
     pipeline: Pipeline = field(default_factory=CollectedPipeline)
     on_event: Event = field(default=lambda stage, event, detail: None)
-    reporter: Reporter = field(default_factory=NullReporter)
+    reporter: Reporter = field(default_factory=Reporter)
     # The config as preflight checked it (it is not processed twice), and, on an agent, the config's
     # text as the run was started with it (agents have no configs checkout).
     checked_config: PipelineConfig | None = None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 
-class Reporter(Protocol):
+class Reporter:
+    """What a stage may record. This one records nothing: for a stage called outside a pipeline."""
+
     def scalar(self, title: str, series: str, value: float, iteration: int = 0) -> None: ...
     def single_value(self, name: str, value: float) -> None: ...
     def parameters(self, values: dict[str, Any], section: str) -> None: ...
@@ -16,7 +18,7 @@ class Reporter(Protocol):
     def properties(self, values: dict[str, str]) -> None: ...
 
 
-class ClearMLReporter:
+class ClearMLReporter(Reporter):
     """A :class:`Reporter` writing into one ClearML task (offline or on a server)."""
 
     def __init__(self, task: Any) -> None:
@@ -44,15 +46,3 @@ class ClearMLReporter:
     def properties(self, values: dict[str, str]) -> None:
         """User properties: editable on a task of any status (a running pipeline's included)."""
         self.task.set_user_properties(**values)
-
-
-class NullReporter:
-    """Records nothing; for calling a stage function outside a pipeline."""
-
-    def scalar(self, title: str, series: str, value: float, iteration: int = 0) -> None: ...
-    def single_value(self, name: str, value: float) -> None: ...
-    def parameters(self, values: dict[str, Any], section: str) -> None: ...
-    def configuration(self, name: str, text: str) -> None: ...
-    def artifact(self, name: str, value: Any) -> None: ...
-    def image(self, title: str, series: str, path: Path) -> None: ...
-    def properties(self, values: dict[str, str]) -> None: ...

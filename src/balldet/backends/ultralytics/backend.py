@@ -75,6 +75,9 @@ class UltralyticsWrapper(ModelWrapper):
     def _configure(self) -> None:
         configure_ultralytics(self.cache_dir, allow_downloads=self.allow_downloads)
 
+    # ultralytics leaves torch's thread count and its deterministic switches set for the whole process:
+    # the next training, of either backend, would train otherwise (ultralytics_call puts them back).
+    @ultralytics_call()
     def train(
         self,
         data: ConvertedData,
@@ -85,24 +88,6 @@ class UltralyticsWrapper(ModelWrapper):
         seed: int,
         report: ScalarCallback | None = None,
         resume: bool = False,
-    ) -> TrainedModel:
-        # ultralytics leaves torch's thread count and its deterministic switches set for the whole
-        # process: the next training, of either backend, would train otherwise (ultralytics_call).
-        with ultralytics_call():
-            return self._train(
-                data, train_config, out_dir, device=device, seed=seed, report=report, resume=resume
-            )
-
-    def _train(
-        self,
-        data: ConvertedData,
-        train_config: dict[str, Any],
-        out_dir: Path,
-        *,
-        device: str,
-        seed: int,
-        report: ScalarCallback | None,
-        resume: bool,
     ) -> TrainedModel:
         self._configure()
         from ultralytics import YOLO
