@@ -97,11 +97,30 @@ class ModelWrapper(ABC):
     def load(self, weights: Path, *, device: str) -> None:
         """Load weights for prediction."""
 
-    @abstractmethod
     def predict(
         self, images: Sequence[Path], *, batch_size: int, image_size: int | None = None
     ) -> Iterator[Detections]:
-        """Detections per image, in the order given, with a score threshold ≤ 0.001."""
+        """Detections per image, in the order given, with a score threshold ≤ 0.001.
+
+        Both trainers letterbox a batch to one shape, so frames are batched by displayed size
+        (:func:`batches_of_one_size`): every frame gets the detections it gets alone."""
+        if not self.loaded:
+            raise BackendError("predict() before load()")
+
+        def batches() -> Iterator[tuple[list[int], list[Detections]]]:
+            for indices in batches_of_one_size(images, batch_size):
+                yield indices, self.predict_batch([images[i] for i in indices], image_size=image_size)
+
+        yield from in_input_order(batches())
+
+    @property
+    @abstractmethod
+    def loaded(self) -> bool:
+        """Whether weights were loaded."""
+
+    @abstractmethod
+    def predict_batch(self, images: Sequence[Path], *, image_size: int | None) -> list[Detections]:
+        """Detections of frames of one displayed size, predicted together."""
 
     def own_scores(
         self, dataset: Any, exclude: set[str], *, weights: Path, image_size: int | None, batch_size: int,

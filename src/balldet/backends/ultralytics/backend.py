@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,6 @@ import yaml
 from balldet.backends.base_converter import ConvertedData
 from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel
 from balldet.backends.base_model import PREDICT_CONF, PREDICT_MAX_DET, TRAINING_NAME, checkpoint_to_resume
-from balldet.backends.base_model import batches_of_one_size, in_input_order
 from balldet.backends.options import Problems, check_options, check_weights_name, framework_device
 from balldet.backends.ultralytics.env import configure_ultralytics, ultralytics_call
 from balldet.backends.yolo_layout import YoloLayoutConverter
@@ -140,26 +139,20 @@ class UltralyticsWrapper(ModelWrapper):
             self._model = YOLO(weights_name)
         self._device = framework_device(device, auto=AUTO_DEVICE)
 
-    def predict(
-        self, images: Sequence[Path], *, batch_size: int, image_size: int | None = None
-    ) -> Iterator[Detections]:
-        if self._model is None:
-            raise BackendError("predict() before load()")
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def predict_batch(self, images: Sequence[Path], *, image_size: int | None) -> list[Detections]:
+        # ultralytics letterboxes a batch to the smallest stride-multiple rectangle only when all its
+        # frames have one shape (balldet batches them so): as ultralytics' own predict does one frame.
         options: dict[str, Any] = dict(conf=PREDICT_CONF, max_det=PREDICT_MAX_DET, verbose=False, stream=True)
         if image_size:
             options["imgsz"] = image_size
-        # ultralytics letterboxes a batch to the smallest stride-multiple rectangle only when all its
-        # frames have one shape, and pads a batch of mixed shapes to a square: batches of one frame
-        # size give every frame the detections ultralytics' own predict gives it alone.
-        def batches() -> Iterator[tuple[list[int], list[Detections]]]:
-            for indices in batches_of_one_size(images, batch_size):
-                paths = [str(images[i]) for i in indices]
-                with ultralytics_call():  # each batch whole, so the caller runs outside it
-                    results = self._model.predict(paths, batch=len(paths), device=self._device, **options)
-                    detections = [_detections(result) for result in results]
-                yield indices, detections
-
-        yield from in_input_order(batches())
+        paths = [str(image) for image in images]
+        with ultralytics_call():  # each batch whole, so the caller runs outside it
+            results = self._model.predict(paths, batch=len(paths), device=self._device, **options)
+            return [_detections(result) for result in results]
 
 
 def _detections(result: Any) -> Detections:

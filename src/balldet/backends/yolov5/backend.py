@@ -12,7 +12,7 @@ yolov5's default ``hyp.scratch-low.yaml``. Without ``weights`` the model is trai
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ from balldet.backends.base_converter import ConvertedData
 from balldet.backends.options import Problems, check_options, check_weights_name, framework_device, is_local_file
 from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel
 from balldet.backends.base_model import PREDICT_CONF, PREDICT_MAX_DET, TRAINING_NAME, checkpoint_to_resume
-from balldet.backends.base_model import batches_of_one_size, in_input_order
 from balldet.backends.yolo_layout import YoloLayoutConverter, link_split
 from balldet.backends.yolov5.compat import import_yolov5, yolov5_call
 from balldet.backends.yolov5.options import (
@@ -208,25 +207,16 @@ class Yolov5Wrapper(ModelWrapper):
         model.classes, model.agnostic = None, False
         self._model = model
 
-    def predict(
-        self, images: Sequence[Path], *, batch_size: int, image_size: int | None = None
-    ) -> Iterator[Detections]:
-        if self._model is None:
-            raise BackendError("predict() before load()")
-        size = image_size or DEFAULT_IMGSZ
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
 
-        # yolov5 pads every frame of a batch to the batch's largest shape: batches of one frame size
-        # give every frame the detections it gets alone, whatever it is batched with.
-        def batches() -> Iterator[tuple[list[int], list[Detections]]]:
-            for indices in batches_of_one_size(images, batch_size):
-                # File paths: yolov5 reads them itself (as RGB, EXIF-rotated), boxes come back in pixels.
-                with yolov5_call():
-                    results = self._model([str(images[i]) for i in indices], size=size)
-                # one (N, 6) tensor per frame: x1 y1 x2 y2 conf class, in the frame's pixels
-                yield indices, [Detections.from_rows(rows.detach().cpu().numpy()) for rows in results.xyxy]
-
-        yield from in_input_order(batches())
-
+    def predict_batch(self, images: Sequence[Path], *, image_size: int | None) -> list[Detections]:
+        # File paths: yolov5 reads them itself (as RGB, EXIF-rotated), boxes come back in pixels.
+        with yolov5_call():
+            results = self._model([str(image) for image in images], size=image_size or DEFAULT_IMGSZ)
+        # one (N, 6) tensor per frame: x1 y1 x2 y2 conf class, in the frame's pixels
+        return [Detections.from_rows(rows.detach().cpu().numpy()) for rows in results.xyxy]
 
     def own_scores(
         self, dataset: Any, exclude: set[str], *, weights: Path, image_size: int | None, batch_size: int,
