@@ -55,6 +55,18 @@ def manifests(ws) -> list[dict]:
     return [json.loads((run / "run.json").read_text()) for run in runs if (run / "run.json").is_file()]
 
 
+def whole_checkpoint(path) -> bool:
+    """The trainers write last.pt in place after every epoch: a kill while one is written leaves a
+    file cut short, from which no training can continue (balldet says so, see test_corrupt_state)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def statuses(manifest: dict) -> dict[str, str]:
     return {stage["name"]: stage["status"] for stage in manifest["stages"]}
 
@@ -147,9 +159,8 @@ def test_run_killed_during_training_resumes_from_its_checkpoint(ws, model_type):
     try:
         while time.monotonic() < deadline and process.poll() is None:
             found = list(runs_root.glob("*/train/train/weights/last.pt")) if runs_root.is_dir() else []
-            if found and found[0].stat().st_size > 0:
-                checkpoint = found[0]
-                time.sleep(0.3)  # let the checkpoint be written whole
+            if found and whole_checkpoint(found[0]):
+                checkpoint = found[0]  # killed right after a checkpoint was written whole
                 break
             time.sleep(0.1)
         assert checkpoint is not None, "training never saved a checkpoint"
