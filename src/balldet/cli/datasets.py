@@ -30,17 +30,25 @@ def datasets_list() -> None:
 
 @datasets_app.command("synth")
 def datasets_synth(
-    images: Annotated[int, typer.Option("--images", min=1, help="Images per dataset.")] = 48,
+    images: Annotated[
+        int | None, typer.Option("--images", min=1, help="Images per dataset (default 48; 12 with --wide).")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Rebuild datasets that exist.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Make the wide datasets instead: whole-pitch 3840x1080 frames of a fixed "
+                           "technical camera, ball 4-12 px (tags camera:wide).")
+    ] = False,
 ) -> None:
     """Create the synthetic football datasets in the local catalog (skips those already there)."""
     from rich.progress import Progress
 
     from balldet.datasets.catalog import LocalCatalog
-    from balldet.synth.catalog import synthesize
+    from balldet.synth.catalog import synthesize, synthesize_wide
 
     settings = load_cli_settings()
+    make = synthesize_wide if wide else synthesize
+    count = {} if images is None else {"images_per_dataset": images}  # each kind has its own default
     with Progress(console=err, transient=True) as progress:
         bars: dict[str, Any] = {}
 
@@ -49,10 +57,7 @@ def datasets_synth(
                 bars[name] = progress.add_task(name, total=total)
             progress.update(bars[name], completed=done)
 
-        refs = synthesize(
-            LocalCatalog(settings.catalog_dir), images_per_dataset=images, seed=seed, force=force,
-            progress=on_progress,
-        )
+        refs = make(LocalCatalog(settings.catalog_dir), seed=seed, force=force, progress=on_progress, **count)
     for ref in refs:
         out.print(f"{ref.id}  {ref.label}  ({ref.number_samples} images)", highlight=False)
 

@@ -110,7 +110,7 @@ def draw_player(canvas: np.ndarray, p: Player, silhouette: bool = False) -> None
 def place_players(look: Look, hom: np.ndarray, frame: int, anchor: tuple[float, float], near_h: float, k: float,
                   width: int, height: int, rng: np.random.Generator) -> list[Player]:
     """The players in view: the tracks nearest the play, 6 to 14 of them (the count drifts with the frame)."""
-    pos = _track_positions(look, frame, *anchor)
+    pos = track_positions(look, frame, *anchor)
     feet = project(hom, pos)
     scale = perspective_scale(look, pos[:, 1])
     t = look.tracks
@@ -138,7 +138,7 @@ def place_players(look: Look, hom: np.ndarray, frame: int, anchor: tuple[float, 
     return chosen
 
 
-def _track_positions(look: Look, frame: int, ax: float, ay: float) -> np.ndarray:
+def track_positions(look: Look, frame: int, ax: float, ay: float) -> np.ndarray:
     """Pitch positions of every track at a frame: formation shifted with the play, wobble, marking."""
     t = look.tracks
     two_pi = 2 * np.pi
@@ -208,12 +208,12 @@ def place_ball(look: Look, hom: np.ndarray, players: list[Player], line: np.ndar
             cx, cy, ground = gu, gv - r, gv
         if not (on_grass(gu, min(gv, height - 1)) and 0.2 * r <= cx <= width - 0.2 * r and r <= cy <= height - 0.2 * r):
             continue
-        if _visible_fraction(cx, cy, r, ground, players, width, height) >= (0.5 if mode == "behind" else 0.65):
+        if visible_fraction(cx, cy, r, ground, players, width, height) >= (0.5 if mode == "behind" else 0.65):
             return cx, cy, r, ground
     raise RuntimeError("no place for the ball")  # pragma: no cover - open grass always exists
 
 
-def _visible_fraction(cx: float, cy: float, r: float, ground: float, players: list[Player], width: int,
+def visible_fraction(cx: float, cy: float, r: float, ground: float, players: list[Player], width: int,
                       height: int) -> float:
     patch = _ball_alpha(cx, cy, r, width, height)
     if patch is None:
