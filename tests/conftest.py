@@ -41,6 +41,26 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
+# How tests are shared between workers (scripts/test.sh: pytest-xdist, --dist loadfile with
+# --no-loadscope-reorder): the tests of a file stay together (its module fixtures, a trained run or a
+# catalog, are made once), and files go out heaviest first -- by the minutes their `slow` tests say
+# they take (unmarked tests count for nothing) -- so the long ones start at once instead of last.
+# (pytest-xdist's loadgroup cannot split a file here: with pytest 9 it never sees the group names.)
+SLOW_MINUTES = 0.5  # a `slow` test that does not say how long it takes
+
+
+def pytest_collection_modifyitems(config, items):
+    weight: dict[str, float] = {}
+    for item in items:
+        slow = item.get_closest_marker("slow")
+        minutes = slow.kwargs.get("minutes", SLOW_MINUTES) if slow is not None else 0.0
+        weight[item.path] = weight.get(item.path, 0.0) + minutes
+    first_seen: dict = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(item.path, index)
+    items.sort(key=lambda item: (-weight[item.path], first_seen[item.path]))
+
+
 @pytest.fixture(autouse=True)
 def _restore_environment():
     """balldet sets ClearML's variables for its process (configure_clearml); tests that call it
