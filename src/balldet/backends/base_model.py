@@ -5,13 +5,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from balldet.backends.base_converter import ConvertedData
 from balldet.boxes import Detections  # what predict() yields; backends import it from here
 from balldet.errors import BackendError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # (title, series, value, iteration): how a backend reports progress scalars while it trains.
 ScalarCallback = Callable[[str, str, float, int], None]
@@ -119,8 +122,10 @@ class ModelWrapper(ABC):
         """Whether weights were loaded."""
 
     @abstractmethod
-    def predict_batch(self, images: Sequence[Path], *, image_size: int | None) -> list[Detections]:
-        """Detections of frames of one displayed size, predicted together."""
+    def predict_batch(self, images: Sequence[Path | np.ndarray], *, image_size: int | None) -> list[Detections]:
+        """Detections of frames of one displayed size, predicted together: image files, or frames
+        already read as BGR uint8 ``(H, W, 3)`` arrays (the tiles of sliced prediction), one kind
+        per batch (:func:`batch_sources`)."""
 
     def own_scores(
         self, dataset: Any, exclude: set[str], *, weights: Path, image_size: int | None, batch_size: int,
@@ -158,6 +163,28 @@ def check_checkpoint(path: Path) -> None:
             f"the checkpoint {path} cannot be read ({broken}), so the training cannot continue from it",
             fix="delete it to train this run from its start with --resume, or start a new run without --resume",
         )
+
+
+def batch_sources(images: Sequence[Path | np.ndarray]) -> list[str] | list[np.ndarray]:
+    """What a backend hands its framework: file paths as strings, or the arrays as they are.
+
+    One kind per batch: a framework reads a file path itself (ultralytics with OpenCV, yolov5 with
+    PIL), and a path among arrays would be read another way (ultralytics opens it with PIL)."""
+    import numpy as np
+
+    is_array = [isinstance(image, np.ndarray) for image in images]
+    if not any(is_array):
+        return [str(image) for image in images]
+    if not all(is_array):
+        raise BackendError("a batch to predict mixes image files and image arrays",
+                           fix="predict files and arrays in separate batches")
+    for image in images:
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or not all(image.shape):
+            raise BackendError(
+                f"an image array to predict must be BGR uint8 of shape (H, W, 3), not {image.dtype} {image.shape}",
+                fix="read frames with cv2.imread(path, cv2.IMREAD_COLOR)",
+            )
+    return list(images)
 
 
 def batches_of_one_size(images: Sequence[Path], batch_size: int) -> Iterator[list[int]]:

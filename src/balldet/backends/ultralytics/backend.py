@@ -8,11 +8,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from balldet.backends.base_converter import ConvertedData
 from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel
 from balldet.backends.base_model import PREDICT_CONF, PREDICT_MAX_DET, TRAINING_NAME, checkpoint_to_resume
+from balldet.backends.base_model import batch_sources
 from balldet.backends.options import Problems, check_options, check_weights_name, framework_device
 from balldet.backends.ultralytics.env import configure_ultralytics, ultralytics_call
 from balldet.backends.yolo_layout import YoloLayoutConverter
@@ -143,15 +145,16 @@ class UltralyticsWrapper(ModelWrapper):
     def loaded(self) -> bool:
         return self._model is not None
 
-    def predict_batch(self, images: Sequence[Path], *, image_size: int | None) -> list[Detections]:
+    def predict_batch(self, images: Sequence[Path | np.ndarray], *, image_size: int | None) -> list[Detections]:
         # ultralytics letterboxes a batch to the smallest stride-multiple rectangle only when all its
         # frames have one shape (balldet batches them so): as ultralytics' own predict does one frame.
+        # Arrays go as they are: ultralytics takes numpy images as BGR, as it reads files itself.
         options: dict[str, Any] = dict(conf=PREDICT_CONF, max_det=PREDICT_MAX_DET, verbose=False, stream=True)
         if image_size:
             options["imgsz"] = image_size
-        paths = [str(image) for image in images]
+        sources = batch_sources(images)
         with ultralytics_call():  # each batch whole, so the caller runs outside it
-            results = self._model.predict(paths, batch=len(paths), device=self._device, **options)
+            results = self._model.predict(sources, batch=len(sources), device=self._device, **options)
             return [_detections(result) for result in results]
 
 

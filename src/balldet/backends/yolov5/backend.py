@@ -16,12 +16,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from balldet.backends.base_converter import ConvertedData
 from balldet.backends.options import Problems, check_options, check_weights_name, framework_device, is_local_file
 from balldet.backends.base_model import Detections, ModelWrapper, ScalarCallback, TrainedModel
 from balldet.backends.base_model import PREDICT_CONF, PREDICT_MAX_DET, TRAINING_NAME, checkpoint_to_resume
+from balldet.backends.base_model import batch_sources
 from balldet.backends.yolo_layout import YoloLayoutConverter, link_split
 from balldet.backends.yolov5.compat import import_yolov5, yolov5_call
 from balldet.backends.yolov5.options import (
@@ -211,10 +213,14 @@ class Yolov5Wrapper(ModelWrapper):
     def loaded(self) -> bool:
         return self._model is not None
 
-    def predict_batch(self, images: Sequence[Path], *, image_size: int | None) -> list[Detections]:
+    def predict_batch(self, images: Sequence[Path | np.ndarray], *, image_size: int | None) -> list[Detections]:
         # File paths: yolov5 reads them itself (as RGB, EXIF-rotated), boxes come back in pixels.
+        # Arrays are BGR and yolov5's AutoShape takes RGB ones: flipped, contiguous as it wants them.
+        sources: list[Any] = batch_sources(images)
+        if sources and isinstance(sources[0], np.ndarray):
+            sources = [np.ascontiguousarray(image[..., ::-1]) for image in sources]
         with yolov5_call():
-            results = self._model([str(image) for image in images], size=image_size or DEFAULT_IMGSZ)
+            results = self._model(sources, size=image_size or DEFAULT_IMGSZ)
         # one (N, 6) tensor per frame: x1 y1 x2 y2 conf class, in the frame's pixels
         return [Detections.from_rows(rows.detach().cpu().numpy()) for rows in results.xyxy]
 
