@@ -153,28 +153,34 @@ def test_leakage_between_datasets(tiny_catalog: Path, tmp_path: Path) -> None:
 
 def test_duplicates_inside_one_dataset(tiny_catalog: Path, tmp_path: Path) -> None:
     """A byte copy and a re-encoded copy under other names are found inside one dataset, both files
-    named; two frames of one recording that look alike (a static camera) are not."""
+    named; two frames of one recording that look alike (a static camera) are not, moments or an hour
+    apart (a whole-pitch technical camera makes every frame of a match look alike at thumbnail
+    scale). The price: a re-encoded copy filed under another frame number of the same recording
+    passes as a frame of its own."""
     first, second = _ball_refs(tiny_catalog)[:2]
     a = _copy(first, tmp_path / "a")
     images = a.image_files()
     shutil.copy(images[0], a.images_dir / "copy_000001.jpg")  # no frame number of a recording
     shutil.copy(a.label_file(images[0]), a.labels_dir / "copy_000001.txt")
-    _reencode(images[1], a.images_dir / "other-match_000002.jpg")
-    shutil.copy(a.label_file(images[1]), a.labels_dir / "other-match_000002.txt")
+    _reencode(images[1], a.images_dir / "reencoded-copy.jpg")  # no frame number either
+    shutil.copy(a.label_file(images[1]), a.labels_dir / "reencoded-copy.txt")
     # the next frame of the same recording, nearly the same picture: explained by frame identity
     recording, frame = images[2].stem.rsplit("_", 1)
     neighbour = a.images_dir / f"{recording}_{int(frame) + 1:06d}.jpg"
     _reencode(images[2], neighbour, quality=90, scale=1.0)
     shutil.copy(a.label_file(images[2]), a.labels_dir / f"{neighbour.stem}.txt")
+    an_hour_later = a.images_dir / f"{recording}_{int(frame) + 90_000:06d}.jpg"
+    _reencode(images[2], an_hour_later, quality=85, scale=1.0)
+    shutil.copy(a.label_file(images[2]), a.labels_dir / f"{an_hour_later.stem}.txt")
 
     findings = find_leakage({"datasets": [a]})
     assert _keys(findings) == {
         ("duplicate_image", "images/copy_000001.jpg", None),
-        ("near_duplicate", "images/other-match_000002.jpg", None),
+        ("near_duplicate", "images/reencoded-copy.jpg", None),
     }
     by_file = {f.file: f.message for f in findings}
     assert images[0].name in by_file["images/copy_000001.jpg"]
-    assert images[1].name in by_file["images/other-match_000002.jpg"]
+    assert images[1].name in by_file["images/reencoded-copy.jpg"]
     # Two training datasets holding one picture: a duplicate of the training data, not leakage.
     b = _copy(second, tmp_path / "b")
     shutil.copy(images[3], b.images_dir / "moved_000009.jpg")

@@ -88,6 +88,45 @@ class DataChecks(BaseModel):
     _check_patterns = field_validator("frame_patterns")(valid_frame_patterns)
 
 
+# Both backends' networks downsample by up to 32: an image size they train or predict at is a multiple of it.
+MAX_STRIDE = 32
+
+
+class SlicingSection(BaseModel):
+    """Train and predict on tiles of the full-resolution frame: a ball of a few pixels on a wide frame
+    keeps its pixels instead of shrinking with the frame to the trainer's image size."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tile: int = Field(description="tile side in full-resolution pixels, a multiple of 32 (e.g. 320, 640)")
+    overlap: float = Field(default=0.2, description="fraction of the tile shared with its neighbour, 0 <= overlap < 1")
+    train: bool = Field(default=True, description="train on tiles (false: train on whole frames, predict on tiles)")
+    full_frame: bool = Field(
+        default=False, description="also predict on the whole frame at the model's image size and merge "
+        "(catches balls too big for a tile)"
+    )
+    empty_tiles: float = Field(
+        default=0.1, ge=0, description="tiles without any object kept for training, as a fraction of the tiles "
+        "that hold one"
+    )
+
+    @field_validator("tile")
+    @classmethod
+    def _tile_the_networks_accept(cls, tile: int) -> int:
+        if tile < MAX_STRIDE or tile % MAX_STRIDE:
+            raise ValueError(f"{tile} is not a tile side both backends accept; use a positive multiple of "
+                             f"{MAX_STRIDE} such as 320 or 640")
+        return tile
+
+    @field_validator("overlap")
+    @classmethod
+    def _overlap_in_range(cls, overlap: float) -> float:
+        if not 0 <= overlap < 1:
+            raise ValueError(f"{overlap} is outside [0, 1); give the fraction of a tile its neighbour shares, "
+                             "e.g. 0.2")
+        return overlap
+
+
 class PipelineConfig(BaseModel):
     """A pipeline config file (one YAML document in the configs repository)."""
 
@@ -112,6 +151,10 @@ class PipelineConfig(BaseModel):
     test_batch_size: int = Field(default=16, ge=1, le=4096, description="batch size of test_model")
     seed: int = Field(default=0, ge=0, description="seed of every random choice balldet makes")
     data_checks: DataChecks = Field(default_factory=DataChecks, description="dataset checks in prepare_data")
+    slicing: SlicingSection | None = Field(
+        default=None, description="train and predict on tiles of the full-resolution frames (small balls on "
+        "wide frames); leave out to use whole frames"
+    )
 
     @field_validator("tags")
     @classmethod

@@ -21,6 +21,8 @@ class ConvertedData(BaseModel):
     train_images: int
     val_images: int
     class_names: list[str]
+    # the side of the tiles cut from the frames (slicing), None for whole frames
+    tile: int | None = None
 
 
 class DatasetConverter(ABC):

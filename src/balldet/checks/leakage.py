@@ -5,8 +5,10 @@ checked (``balldet datasets check a b``: the team's rule, a frame in at most one
 *leakage*: ``same_frame``, ``identical_image``, ``near_duplicate_image``. A pair inside one dataset,
 or inside one group of several (two training datasets), is a *duplicate*, a defect of the data:
 ``duplicate_frame``, ``duplicate_image``, ``near_duplicate``. Near duplicates that are not leakage are
-only reported when frame identity does not explain them: two frames of one recording at most
-:data:`CLOSE_FRAMES` apart look alike because a static camera filmed them moments apart. Everything is bucketed, never all pairs:
+only reported when frame identity does not explain them: two frames of one recording (other frame
+numbers) look alike because a static camera filmed them. A technical camera that sees the whole pitch
+makes every frame of a match look alike at thumbnail scale (players of a few dozen pixels move
+between them), minutes apart as much as moments apart. Everything is bucketed, never all pairs:
 
 * ``same_frame``: a dict keyed by (recording, frame number) from the dataset name and the file
   stem (:mod:`balldet.datasets.frames`).
@@ -51,10 +53,8 @@ from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
 MAX_DISTANCE = 7  # dHash bits: candidate pairs (exact recall up to 7 with 4 bands and 1-bit probes)
 THUMB_P99 = 16.0  # grey levels: confirmed near duplicate when 99% of thumbnail pixels differ less
 BANDS = 4
-# Frames of one recording this close (10 s at 25 fps) may look the same: a static camera, play stopped.
-CLOSE_FRAMES = 250
 BAND_BITS = 16
-FINDINGS_VERSION = 2  # bump when what is found changes, so remembered findings are not reused
+FINDINGS_VERSION = 3  # bump when what is found changes, so remembered findings are not reused
 
 # A pair inside one dataset, or inside one group of several (two training datasets), is no leakage
 # but a duplicate: a defect of the data, handled like the other defects.
@@ -193,13 +193,13 @@ def _find_leakage(groups: dict[str, list[DatasetRef]], progress: Progress | None
         seen_at[(recording, frame)].append(i)
 
     # near duplicates: dHash candidates within max_distance, confirmed on thumbnails. Two frames of
-    # one recording moments apart look alike because the camera does not move: frame identity
-    # explains them, so (unless they leak) they are no duplicates.
+    # one recording look alike because the camera does not move: frame identity explains them, so
+    # (unless they leak) they are no duplicates.
     thumbs = Thumbnails(cache_dir)
     for j, i in _close_pairs(images.hashes, max_distance):
         if (j, i) in reported:
             continue
-        if not leaks(i, j) and _close_in_time(identities[i], identities[j]):
+        if not leaks(i, j) and _other_frames_of_one_recording(identities[i], identities[j]):
             continue
         if _similar(thumbs.get(images.ref(i), images.names[i]), thumbs.get(images.ref(j), images.names[j]),
                     thumb_p99):
@@ -209,9 +209,9 @@ def _find_leakage(groups: dict[str, list[DatasetRef]], progress: Progress | None
     return findings
 
 
-def _close_in_time(a: tuple[str, int | None], b: tuple[str, int | None]) -> bool:
-    """Frames of one recording at most :data:`CLOSE_FRAMES` apart."""
-    return a[1] is not None and b[1] is not None and a[0] == b[0] and abs(a[1] - b[1]) <= CLOSE_FRAMES
+def _other_frames_of_one_recording(a: tuple[str, int | None], b: tuple[str, int | None]) -> bool:
+    """Two numbered frames of one recording (the same number is a same_frame finding already)."""
+    return a[1] is not None and b[1] is not None and a[0] == b[0] and a[1] != b[1]
 
 
 def _close_pairs(hashes: list[int | None], max_distance: int) -> list[tuple[int, int]]:

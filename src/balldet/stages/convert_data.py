@@ -5,6 +5,9 @@ versions and folder contents), the same validation frames and the same dropped f
 layout built before — and the label caches the backend wrote into it. A layout is a folder entry of
 the ``layouts`` shelf of :mod:`balldet.cache`, ``<layouts_root>/<model type>-<key>/``; its marker
 ``converted.json`` is written last, so a layout without a readable marker is built again.
+
+A config with a ``slicing`` section trains on tiles: the layout then links tiles cut from the frames
+(:mod:`balldet.slicing.layout`), themselves entries of the same shelf, one per dataset version.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from balldet.checks.fingerprints import dataset_state
 from balldet.config import PipelineConfig
 from balldet.datasets.prepared import PreparedData
 from balldet.backends.registry import get_dataset_converter
+from balldet.slicing.layout import build_tiled_layout
 
 MARKER = "converted.json"
 
@@ -47,6 +51,10 @@ def convert_data(config: PipelineConfig, data: PreparedData, layouts_root: Path)
         return None
     converter = get_dataset_converter(config.model_type)
     options = converter.layout_options(config.train_config)
+    tiled = config.slicing is not None and config.slicing.train
+    if tiled:
+        options = {"slicing": config.slicing.model_dump(include={"tile", "overlap", "empty_tiles"}),
+                   "seed": config.seed}
     layouts = Shelf(layouts_root)  # the pipeline hands over <cache_dir>/layouts
     key = layout_key(config, data, options)
     out_dir = layouts.entry_folder(key)
@@ -56,6 +64,11 @@ def convert_data(config: PipelineConfig, data: PreparedData, layouts_root: Path)
             return converted
     if out_dir.exists():
         shutil.rmtree(out_dir)  # links only (never their targets): what a half-built layout left
-    converted = converter().convert(data, out_dir, options=options)
+    if tiled:
+        # tiles of each dataset are entries of this shelf too: cut once per dataset version
+        converted = build_tiled_layout(data, out_dir, config.model_type, slicing=config.slicing, seed=config.seed,
+                                       shelf=layouts)
+    else:
+        converted = converter().convert(data, out_dir, options=options)
     layouts.save_model(key, converted, ConvertedData, name=MARKER)
     return converted

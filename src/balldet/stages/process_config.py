@@ -8,6 +8,7 @@ from balldet.config import PipelineConfig, parse_yaml, validate_config
 from balldet.frame_patterns import DEFAULT_FRAME_PATTERNS
 from balldet.errors import ConfigError
 from balldet.backends.registry import get_model_wrapper, model_types
+from balldet.slicing.conflicts import slicing_conflicts
 from balldet.stages.get_config import LoadedConfig
 
 
@@ -34,6 +35,7 @@ def process_config(
     if declared in model_types() and isinstance(train_config, dict):
         wrapper = get_model_wrapper(declared)
         problems += wrapper.check_train_config(train_config, allow_downloads=allow_downloads)
+        problems += slicing_conflicts(data.get("slicing"), train_config, image_size_option=wrapper.image_size_option)
     if problems or config is None:
         raise ConfigError(problems, source=source)
     if config.data_checks.frame_patterns is None:

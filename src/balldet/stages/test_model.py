@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel
 
-from balldet.backends.base_model import TrainedModel
+from balldet.backends.base_model import ModelWrapper, TrainedModel
 from balldet.boxes import Detections
 from balldet.config import PipelineConfig
 from balldet.datasets.prepared import PreparedData
@@ -16,6 +17,7 @@ from balldet.evaluation.frames import FrameTruth, best_tau, evaluate_frames
 from balldet.evaluation.plots import plot_dataset_bars
 from balldet.evaluation.predictions import load_truth, save_predictions
 from balldet.backends.registry import get_model_wrapper
+from balldet.slicing.predict import predict_sliced
 from balldet.tracking.reporter import Reporter
 from balldet.tracking.tasks import SEEN_PROPERTY
 
@@ -84,6 +86,18 @@ def report_scalar(report: Reporter, key: str, value: float) -> None:
     report.scalar(title, series, value, 0)
 
 
+def frame_predictions(wrapper: ModelWrapper, images: Sequence[Path], config: PipelineConfig, *,
+                      image_size: int | None) -> Iterator[Detections]:
+    """Detections of whole frames in frame pixels: predicted tile by tile and merged when the config
+    slices, else on the frames as they are."""
+    if config.slicing is None:
+        return wrapper.predict(images, batch_size=config.test_batch_size, image_size=image_size)
+    return predict_sliced(
+        wrapper, images, tile=config.slicing.tile, overlap=config.slicing.overlap,
+        full_frame=config.slicing.full_frame, image_size=image_size, batch_size=config.test_batch_size,
+    )
+
+
 def test_model(
     config: PipelineConfig,
     data: PreparedData,
@@ -105,9 +119,7 @@ def test_model(
         if only is not None:
             left_out |= set(ref.image_names()) - only
         images, truth = load_truth(ref, frozenset(left_out))
-        detections = list(
-            wrapper.predict(images, batch_size=config.test_batch_size, image_size=model.image_size)
-        )
+        detections = list(frame_predictions(wrapper, images, config, image_size=model.image_size))
         save_predictions(Path(out_dir) / split / ref.label, images, truth, detections)
         scores = evaluate_frames(truth, detections, num_classes=len(ref.names), tau=tau)
         plots = plot_scored_dataset(
@@ -146,7 +158,8 @@ def test_model(
         truth, _, metrics = predict(ref, "test", tau=tau)
         scores = record("test", ref, len(truth), metrics, seen_in_training=ref.id in data.seen_in_training)
         scored.append(scores)
-        own = wrapper.own_scores(
+        # the backend's own validation sees whole frames only: no figure of a sliced model
+        own = None if config.slicing is not None else wrapper.own_scores(
             ref, {f.file for f in data.dropped_frames if f.dataset_id == ref.id}, weights=Path(model.weights),
             image_size=model.image_size, batch_size=config.test_batch_size, device=device,
             work_dir=Path(out_dir) / "backend_val" / ref.label,

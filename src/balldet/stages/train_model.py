@@ -27,8 +27,12 @@ def train_model(
     if data is None:  # `train_data: pretrained`
         return wrapper_class.pretrained_model(config.train_config)
     wrapper = wrapper_class(cache_dir, allow_downloads=allow_downloads)
+    train_config = dict(config.train_config)
+    if config.slicing is not None and config.slicing.train:
+        # tiles are cut at full resolution: trained at their own size, nothing is scaled down
+        train_config.setdefault(wrapper_class.image_size_option, config.slicing.tile)
     trained = wrapper.train(
-        data, config.train_config, Path(out_dir), device=device, seed=config.seed, report=report.scalar,
+        data, train_config, Path(out_dir), device=device, seed=config.seed, report=report.scalar,
         resume=resume,
     )
     for name, value in trained.backend_metrics.items():

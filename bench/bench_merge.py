@@ -19,7 +19,7 @@ Timed, each the best and the median of ``--repeat`` runs:
 
 The kept boxes of balldet and sahi-postprocess must agree (exit status 1 when they do not).
 
-Run: ``python bench/bench_slicing.py [--tiles 20] [--boxes 300] [--repeat 5] [--full-frame] [--json out.json]``.
+Run: ``python bench/bench_merge.py [--tiles 20] [--boxes 300] [--repeat 5] [--full-frame] [--json out.json]``.
 """
 
 from __future__ import annotations
