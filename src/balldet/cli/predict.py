@@ -1,0 +1,200 @@
+"""`balldet predict`: a trained model's detections on frames, one ``<image stem>.txt`` per frame."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from balldet.cli.app import app, err, load_cli_settings, out
+from balldet.config import MAX_STRIDE
+from balldet.errors import UsageError
+
+RUN_RECORD = "run_record.json"
+DEFAULT_CONF = 0.25  # as `yolo predict`; score mAP from predictions kept down to 0.001
+
+
+@app.command()
+def predict(
+    weights: Annotated[str, typer.Option("--weights", help="A local run (its id or folder), or a .pt weights file.")],
+    source: Annotated[str, typer.Option("--source", help="A folder of frames (or a YOLO dataset folder with "
+                                        "images/), or a dataset id from the catalog or ClearML.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the <image stem>.txt files.")],
+    tile: Annotated[int | None, typer.Option("--slice", help="Predict tile by tile, tiles of this side in frame "
+                                             "pixels (a multiple of 32); a sliced run's own tile by default.")] = None,
+    overlap: Annotated[float | None, typer.Option("--overlap", help="Fraction of a tile its neighbour shares "
+                                                  "(with --slice; default 0.2, or the run's).")] = None,
+    full_frame: Annotated[bool, typer.Option("--full-frame", help="With --slice: also predict the whole frame "
+                                             "and merge.")] = False,
+    no_slice: Annotated[bool, typer.Option("--no-slice", help="Predict whole frames, also for a sliced run.")] = False,
+    imgsz: Annotated[int | None, typer.Option("--imgsz", help="Image size the model predicts at (tiles: the tile "
+                                              "size by default; frames: the backend's).")] = None,
+    conf: Annotated[float, typer.Option("--conf", help="Keep boxes scoring at least this (0.001 for mAP).")]
+    = DEFAULT_CONF,
+    model_type: Annotated[str | None, typer.Option("--model_type", help="The backend of a .pt file (told from the "
+                                                   "file when left out).")] = None,
+    batch: Annotated[int, typer.Option("--batch", help="Frames (or tiles) per forward pass.")] = 16,
+    device: Annotated[str | None, typer.Option("--device", help="cpu, 0, cuda:0 ... (default: the settings').")]
+    = None,
+) -> None:
+    """Predict frames with a trained model: whole, or tile by tile and merged (--slice)."""
+    from balldet.backends.registry import model_types
+    from balldet.config import SlicingSection
+    from balldet.stages.predict import check_stems, frames_in, predict_frames
+
+    settings = load_cli_settings()
+    problems = _flag_problems(tile, overlap, imgsz, conf, batch, full_frame, no_slice, model_type, model_types())
+    run = None
+    weights_file: Path | None = None
+    if Path(weights).suffix == ".pt" or Path(weights).is_file():
+        weights_file = Path(weights).expanduser()
+        if not weights_file.is_file():
+            problems.append(("--weights", f"no weights file {weights_file}"))
+    else:
+        try:
+            run = _find_run(weights, settings)
+        except UsageError as exc:
+            problems += exc.problems
+    source_is_folder = Path(source).expanduser().is_dir()
+    if not source_is_folder and not _looks_like_dataset_id(source):
+        problems.append(("--source", f"{source} is neither a folder of frames nor a dataset id; give a folder, or a "
+                         "32-hex id from `balldet datasets list`"))
+    if out_dir.exists() and not out_dir.is_dir():
+        problems.append(("--out", f"{out_dir} is a file; give a folder (it is made when missing)"))
+    if problems:
+        raise UsageError(problems)
+
+    if run is not None:
+        weights_file, kind, run_slicing = run.weights, run.model_type, run.slicing
+        if model_type and model_type != kind:
+            raise UsageError([("--model_type", f"the run trained {kind}, not {model_type}; leave --model_type out")])
+    else:
+        from balldet.backends.weights_file import backend_of_weights
+
+        kind, run_slicing = model_type or backend_of_weights(weights_file), None
+    slicing = None
+    if tile is not None:
+        given = {"overlap": overlap} if overlap is not None else {}
+        slicing = SlicingSection(tile=tile, full_frame=full_frame, **given)
+    elif run_slicing is not None and not no_slice:
+        given = {"overlap": overlap} if overlap is not None else {}
+        slicing = run_slicing.model_copy(update={"full_frame": full_frame or run_slicing.full_frame, **given})
+
+    if slicing is None and (overlap is not None or full_frame):
+        flag = "--overlap" if overlap is not None else "--full-frame"
+        raise UsageError([(flag, "only applies to predicting tile by tile; add --slice <tile>")])
+    frames = frames_in(Path(source)) if source_is_folder else _dataset_frames(source)
+    if not frames:
+        raise UsageError([("--source", f"no frames in {source} (image files: .jpg, .png, ...)")])
+    check_stems(frames)
+    how = f"tiles of {slicing.tile} px, overlap {slicing.overlap}" + (" + whole frame" if slicing.full_frame else "") \
+        if slicing else "whole frames"
+    err.print(f"predicting {len(frames)} frames with {kind} weights {weights_file} ({how})", highlight=False)
+    started = time.monotonic()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] > 5:
+            last[0] = now
+            err.print(f"  {done}/{total} frames, {(now - started) / done:.2f} s a frame", highlight=False)
+
+    boxes = predict_frames(
+        frames, out_dir, weights=weights_file, model_type=kind, cache_dir=settings.cache_dir,
+        device=device or settings.device, slicing=slicing, image_size_=imgsz, conf=conf, batch_size=batch,
+        progress=progress,
+    )
+    out.print(f"{len(frames)} prediction files ({boxes} boxes at conf >= {conf}) written to {out_dir}",
+              highlight=False)
+
+
+def _flag_problems(tile, overlap, imgsz, conf, batch, full_frame, no_slice, model_type, known) -> list:
+    problems = []
+    if tile is not None and (tile < MAX_STRIDE or tile % MAX_STRIDE):
+        problems.append(("--slice", f"{tile} is not a tile side both backends accept; use a positive multiple of "
+                         f"{MAX_STRIDE} such as 320 or 640"))
+    if overlap is not None and not 0 <= overlap < 1:
+        problems.append(("--overlap", f"{overlap} is outside [0, 1); e.g. 0.2"))
+    if tile is not None and no_slice:
+        problems.append(("--no-slice", "--slice and --no-slice contradict each other; give one"))
+    if imgsz is not None and (imgsz < MAX_STRIDE or imgsz % MAX_STRIDE):
+        problems.append(("--imgsz", f"{imgsz} is not a positive multiple of {MAX_STRIDE}"))
+    if tile is not None and imgsz is not None and imgsz < tile:
+        problems.append(("--imgsz", f"{imgsz} is smaller than the tile {tile}: tiles (and balls) would be shrunk; "
+                         "leave --imgsz out to predict tiles at their own size"))
+    if not 0 <= conf <= 1:
+        problems.append(("--conf", f"{conf} is not a score between 0 and 1"))
+    if batch < 1:
+        problems.append(("--batch", f"{batch}; give at least 1"))
+    if model_type is not None and model_type not in known:
+        problems.append(("--model_type", f"unknown model type {model_type!r}; known: {', '.join(known)}"))
+    return problems
+
+
+def _find_run(run: str, settings):
+    """A run by its folder, or by its id under any project of the output dir."""
+    from balldet.pipeline.manifest import MANIFEST
+
+    candidates = [Path(run)] + sorted(Path(settings.output_dir).glob(f"*/*/{run}"))
+    for candidate in candidates:
+        if (candidate / MANIFEST).is_file():
+            return run_weights(candidate)
+    raise UsageError([("--weights", f"{run} is neither a .pt file nor a run (no run folder {run}, nor one under "
+                       f"{settings.output_dir}/<project>/<mode>/{run})")])
+
+
+def _looks_like_dataset_id(source: str) -> bool:
+    from balldet.config import DATASET_ID_PATTERN
+
+    return bool(DATASET_ID_PATTERN.match(source))
+
+
+def _dataset_frames(dataset_id: str) -> list[Path]:
+    from balldet.cli.evaluate import dataset_ref
+
+    return dataset_ref(dataset_id).image_files()
+
+
+@dataclass(frozen=True)
+class RunWeights:
+    """What a run trained, as ``balldet predict`` needs it."""
+
+    weights: Path
+    model_type: str
+    slicing: Any  # the run's SlicingSection, or None
+
+
+def run_weights(run_dir: Path) -> RunWeights:
+    """The weights a local run trained, its backend and its slicing (from its run folder)."""
+    from balldet.pipeline.manifest import read_manifest
+
+    manifest = read_manifest(run_dir, option="--weights")
+    weights = manifest.artefacts.get("weights")
+    if not weights or not Path(weights).is_file():
+        raise UsageError([("--weights", f"run {manifest.run_id} has no trained weights (it stopped before "
+                           "train_model, or trained nothing); give a finished run or a .pt file")])
+    return RunWeights(Path(weights), manifest.request.model_type, _run_slicing(Path(run_dir)))
+
+
+def _run_slicing(run_dir: Path) -> Any:
+    """The slicing section of the config a run was started with (its run record keeps the text)."""
+    import yaml
+
+    from pydantic import ValidationError
+
+    from balldet.config import SlicingSection
+
+    try:
+        record = json.loads((run_dir / RUN_RECORD).read_text())
+        config = yaml.safe_load(record["config"]["content"]) or {}
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        return None
+    section: Any = config.get("slicing") if isinstance(config, dict) else None
+    try:
+        return SlicingSection.model_validate(section) if section is not None else None
+    except ValidationError:
+        return None  # the run validated its config; a record that reads otherwise was edited
