@@ -48,8 +48,26 @@ def test_readme_command_runs(workspace, args):
         folder.mkdir(parents=True, exist_ok=True)
         for image in (workspace.catalog / args[args.index("--dataset") + 1] / "images").iterdir():
             (folder / f"{image.stem}.txt").write_text("")
+    if args[0] == "predict":
+        # the example's weights (an untrained yolov8n, as ultralytics saves one) and folder of frames
+        make_ultralytics_weights(workspace.root / args[args.index("--weights") + 1], workspace.cache)
+        assert workspace.cli("datasets", "synth", "--images", "2").returncode == 0
+        frames = workspace.root / args[args.index("--source") + 1]
+        shutil.copytree(next(workspace.catalog.glob("*/images")), frames)
     result = workspace.cli(*args)
     assert result.returncode == 0, result.stderr
+    if args[0] == "predict":
+        out = workspace.root / args[args.index("--out") + 1]
+        assert {p.stem for p in out.glob("*.txt")} == {p.stem for p in frames.iterdir()}
+
+
+def make_ultralytics_weights(path, cache) -> None:
+    from balldet.backends.ultralytics.env import configure_ultralytics
+
+    configure_ultralytics(cache, allow_downloads=False)
+    from ultralytics import YOLO
+
+    YOLO("yolov8n.yaml").save(path)
 
 
 REPO_CONFIGS = sorted(p.relative_to(REPO / "configs").as_posix() for p in (REPO / "configs").rglob("*.yaml"))
@@ -65,22 +83,24 @@ def test_repository_configs_follow_the_team_layout():
 @pytest.mark.parametrize("name", REPO_CONFIGS)
 def test_repository_config_validates_and_uses_synthetic_datasets(workspace, name):
     from balldet.config import load_config_file
-    from balldet.synth.catalog import SYNTH_DATASET_IDS
+    from balldet.synth.catalog import SYNTH_DATASET_IDS, WIDE_DATASET_IDS
 
     backend = name.split("/")[2]
     shutil.copytree(REPO / "configs", workspace.configs, dirs_exist_ok=True)
-    assert workspace.cli("datasets", "synth", "--images", "2").returncode == 0  # its ids are looked up
+    config = load_config_file(REPO / "configs" / name)
+    wide = config.slicing is not None  # the sliced examples run on the wide frames
+    synth = ["datasets", "synth", "--images", "2", *(["--wide"] if wide else [])]
+    assert workspace.cli(*synth).returncode == 0  # its ids are looked up
     result = workspace.cli("configs", "validate", name, "--model-type", backend)
     assert result.returncode == 0, result.stderr
-    config = load_config_file(REPO / "configs" / name)
-    used = [*config.test_data.datasets, *config.train_ids]
-    assert set(used) <= set(SYNTH_DATASET_IDS.values())
+    used = [*config.test_data.datasets, *config.train_ids, *config.val_ids]
+    assert set(used) <= set((WIDE_DATASET_IDS if wide else SYNTH_DATASET_IDS).values())
 
 
 @pytest.mark.parametrize(
     "args",
     [[], ["run"], ["configs"], ["configs", "validate"], ["configs", "schema"], ["configs", "list"],
-     ["datasets"], ["datasets", "synth"], ["datasets", "list"]],
+     ["datasets"], ["datasets", "synth"], ["datasets", "list"], ["predict"]],
     ids=lambda a: " ".join(a) or "balldet",
 )
 def test_help_everywhere(workspace, args):

@@ -111,21 +111,26 @@ SYNTH_DATASETS: tuple[SynthDataset, ...] = (
 )
 SYNTH_DATASET_IDS: dict[str, str] = {d.name: d.id for d in SYNTH_DATASETS}
 
-# Technical-camera recordings of other matches: two to train on, two held out for the markup set.
+# Technical-camera recordings of other matches: two to train on, one to validate on, two held out
+# for the markup set that is tested on.
 R_WIDE_CSKA_KRASNODAR = "20240526-Premier_League-CSKA_Moscow-vs-Krasnodar-01"
 R_WIDE_SPARTAK_ZENIT = "20240602-Premier_League-Spartak_Moscow-vs-Zenit_Saint_Petersburg-01"
 R_WIDE_ROSTOV_CSKA = "20240609-Russian_Cup-Rostov-vs-CSKA_Moscow-01"
 R_WIDE_DYNAMO_LOKO = "20240616-Premier_League-Dynamo_Moscow-vs-Lokomotiv_Moscow-01"
+R_WIDE_ZENIT_RUBIN = "20240623-Premier_League-Zenit_Saint_Petersburg-vs-Rubin_Kazan-01"
 _WIDE_RECORDING = ("class:ball", "source:recording", "camera:wide")
 WIDE_DATASETS: tuple[SynthDataset, ...] = (
     SynthDataset(f"{R_WIDE_CSKA_KRASNODAR}-001", "1.0.0", "ball", (R_WIDE_CSKA_KRASNODAR,), _WIDE_RECORDING),
     SynthDataset(f"{R_WIDE_SPARTAK_ZENIT}-001", "1.0.0", "ball", (R_WIDE_SPARTAK_ZENIT,), _WIDE_RECORDING),
     SynthDataset("class:ball-markup:wide-001", "1.0.0", "ball", (R_WIDE_ROSTOV_CSKA, R_WIDE_DYNAMO_LOKO),
                  ("class:ball", "source:markup", "camera:wide")),
+    SynthDataset("class:ball-markup:wide-tagme-001", "1.0.0", "ball", (R_WIDE_ZENIT_RUBIN,),
+                 ("class:ball", "source:markup", "camera:wide")),
 )
 WIDE_DATASET_IDS: dict[str, str] = {d.name: d.id for d in WIDE_DATASETS}
 WIDE_TRAIN_IDS: tuple[str, ...] = tuple(d.id for d in WIDE_DATASETS[:2])  # one recording each
 WIDE_TEST_IDS: tuple[str, ...] = (WIDE_DATASETS[2].id,)  # recordings no training set has
+WIDE_VAL_IDS: tuple[str, ...] = (WIDE_DATASETS[3].id,)  # a recording of its own, for validation
 
 
 def frame_stem(recording_id: str, frame: int) -> str:
