@@ -179,21 +179,27 @@ def build_tiled_layout(data: PreparedData, out_dir: Path, model_type: str, *, sl
     for ref in [*data.train, *[r for r in data.val if r.id not in trained_on]]:
         tiles_ref, index = dataset_tiles(ref, slicing, shelf, seed=seed, exclude=dropped.get(ref.id, set()),
                                          progress=progress)
-        every_tile = {name for names in index.values() for name in names}
-        tiles_of = lambda frames: {name for frame in frames for name in index.get(frame, [])}  # noqa: E731
         if ref.id in own_val:
             val.append((tiles_ref, set()))
         if ref.id in trained_on:
-            frames_out = held_out.get(ref.id, set())
-            train.append((tiles_ref, tiles_of(frames_out)))
-            if frames_out:
-                val.append((tiles_ref, every_tile - tiles_of(frames_out)))
+            # link_split leaves out what it is told: the held-out frames' tiles from train, the rest from val
+            held_tiles = {name for frame in held_out.get(ref.id, ()) for name in index.get(frame, [])}
+            train.append((tiles_ref, held_tiles))
+            if ref.id in held_out:
+                every_tile = {name for names in index.values() for name in names}
+                val.append((tiles_ref, every_tile - held_tiles))
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(f".{out_dir.name}.partial")
     if tmp.exists():
         shutil.rmtree(tmp)
     train_entry, train_count = link_split(train, tmp / "train")
     val_entry, val_count = link_split(val, tmp / "val")
+    if train_count == 0 or val_count == 0:
+        shutil.rmtree(tmp)
+        split = "training" if train_count == 0 else "validation"
+        raise DatasetError(f"the {split} frames give no tile to train on: none holds an object, and no ball-free "
+                           "tile was drawn", fix=f"give {split} data with labelled objects, or raise "
+                           "slicing.empty_tiles")
     data_yaml = {"path": str(out_dir.resolve()), "train": train_entry, "val": val_entry,
                  "names": dict(enumerate(data.class_names))}
     write_text_atomic(tmp / "data.yaml", yaml.safe_dump(data_yaml, sort_keys=False))
