@@ -35,7 +35,7 @@ def run_metrics(ws, config_name: str, model_type: str) -> tuple[dict, Path]:
     return manifest["metrics"], Path(manifest["run_dir"])
 
 
-def sliced_learns_where_whole_frames_do_not(ws, model_type: str, tmp_path: Path, *, images: int,
+def sliced_learns_where_whole_frames_do_not(ws, model_type: str, tmp_path: Path, *, images: int, at_least: float,
                                             predict: bool = True) -> None:
     from balldet.synth.catalog import WIDE_TEST_IDS
 
@@ -52,7 +52,7 @@ def sliced_learns_where_whole_frames_do_not(ws, model_type: str, tmp_path: Path,
     key = next(k for k in sliced_metrics if k.startswith("test/") and k.endswith("/mAP@0.5"))
     print(f"{model_type}: mAP@0.5 sliced {sliced_metrics[key]:.3f}, whole frames {whole_metrics[key]:.3f}")
     assert whole_metrics[key] < 0.05  # the ball is under a pixel at imgsz: nothing to learn
-    assert sliced_metrics[key] > 0.15 and sliced_metrics[key] > whole_metrics[key] + 0.1
+    assert sliced_metrics[key] > at_least and sliced_metrics[key] > whole_metrics[key] + at_least / 2
     if not predict:
         return
 
@@ -75,4 +75,5 @@ def sliced_learns_where_whole_frames_do_not(ws, model_type: str, tmp_path: Path,
 
 @pytest.mark.slow(minutes=5)
 def test_ultralytics_sliced_finds_the_ball_on_wide_frames(workspace, tmp_path):
-    sliced_learns_where_whole_frames_do_not(workspace, "ultralytics", tmp_path, images=12)
+    # measured: 0.36 (whole frames 0.000)
+    sliced_learns_where_whole_frames_do_not(workspace, "ultralytics", tmp_path, images=12, at_least=0.15)

@@ -10,6 +10,8 @@ import pytest
 from test_slicing_learning import sliced_learns_where_whole_frames_do_not
 
 
-@pytest.mark.slow(minutes=8)
+@pytest.mark.slow(minutes=10)
 def test_yolov5_sliced_finds_the_ball_on_wide_frames(workspace, tmp_path):
-    sliced_learns_where_whole_frames_do_not(workspace, "yolov5", tmp_path, images=24, predict=False)
+    # measured with the same data and settings outside the pipeline: 0.14 (whole frames 0.000); yolov5
+    # still ranks some of the boards' white squares above the ball at this budget
+    sliced_learns_where_whole_frames_do_not(workspace, "yolov5", tmp_path, images=24, at_least=0.07, predict=False)

@@ -105,7 +105,7 @@ def predict(
 
     boxes = predict_frames(
         frames, out_dir, weights=weights_file, model_type=kind, cache_dir=settings.cache_dir,
-        device=device or settings.device, slicing=slicing, image_size_=imgsz, conf=conf, batch_size=batch,
+        device=device or settings.device, slicing=slicing, imgsz=imgsz, conf=conf, batch_size=batch,
         progress=progress,
     )
     out.print(f"{len(frames)} prediction files ({boxes} boxes at conf >= {conf}) written to {out_dir}",

@@ -47,17 +47,17 @@ def check_stems(frames: Sequence[Path]) -> None:
 
 def predict_frames(
     frames: Sequence[Path], out_dir: Path, *, weights: Path, model_type: str, cache_dir: Path, device: str,
-    slicing: SlicingSection | None, image_size_: int | None, conf: float, batch_size: int,
+    slicing: SlicingSection | None, imgsz: int | None, conf: float, batch_size: int,
     progress: Progress | None = None,
 ) -> int:
     """Predict ``frames`` and write ``<stem>.txt`` for each into ``out_dir``; the number of boxes written."""
     wrapper = get_model_wrapper(model_type)(cache_dir, allow_downloads=False)
     wrapper.load(weights, device=device)
     if slicing is None:
-        found = wrapper.predict(frames, batch_size=batch_size, image_size=image_size_)
+        found = wrapper.predict(frames, batch_size=batch_size, image_size=imgsz)
     else:
         found = predict_sliced(wrapper, frames, tile=slicing.tile, overlap=slicing.overlap,
-                               full_frame=slicing.full_frame, image_size=image_size_, batch_size=batch_size)
+                               full_frame=slicing.full_frame, image_size=imgsz, batch_size=batch_size)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     boxes = 0
