@@ -265,3 +265,17 @@ def draw_ball(img: np.ndarray, look: Look, cx: float, cy: float, r: float, rng: 
     a = alpha[..., None]
     region = img[y0:y0 + ph, x0:x0 + pw]
     region[:] = np.clip(region * (1 - a) + colour * a + 0.5, 0, 255).astype(np.uint8)
+
+
+def draw_in_depth_order(img: np.ndarray, look: Look, players: list[Player],
+                        ball_at: tuple[float, float, float, float] | None, rng: np.random.Generator) -> None:
+    """Players and the ball (``cx, cy, r, ground``), farthest first: the nearer one covers the other
+    (ties by the order given, the ball before the players)."""
+    order: list[tuple[float, int, Player | None]] = [(p.fy, i, p) for i, p in enumerate(players)]
+    if ball_at is not None:
+        order.append((ball_at[3], -1, None))
+    for _, _, p in sorted(order, key=lambda o: (o[0], o[1])):
+        if p is None:
+            draw_ball(img, look, ball_at[0], ball_at[1], ball_at[2], rng)
+        else:
+            draw_player(img, p)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from balldet.synth.camera import Box, camera_homography, clamp, fixed_point, play_anchor
-from balldet.synth.figures import Player, draw_ball, draw_player, place_ball, place_players
+from balldet.synth.figures import Player, draw_in_depth_order, place_ball, place_players
 from balldet.synth.look import STYLES, Color, Kit, Look, stable_int
 from balldet.synth.styles import make_look
 from balldet.synth.pitch import draw_goals, render_ground
@@ -75,14 +75,7 @@ def render_frame(rng: np.random.Generator, width: int, height: int, look: Look, 
     img *= (1 - strength / 255 * shadow.astype(np.float32) * grass)[..., None]
     img = np.clip(img + 0.5, 0, 255).astype(np.uint8)
     draw_goals(img, look, hom, near_h, k)
-    order: list[tuple[float, int, Player | None]] = [(p.fy, i, p) for i, p in enumerate(players)]
-    if ball_at is not None:
-        order.append((ball_at[3], -1, None))
-    for _, _, p in sorted(order, key=lambda o: (o[0], o[1])):
-        if p is None:
-            draw_ball(img, look, ball_at[0], ball_at[1], ball_at[2], rng)
-        else:
-            draw_player(img, p)
+    draw_in_depth_order(img, look, players, ball_at, rng)
 
     img = _finish(img, look, rng, k)
     player_boxes = [_clip(p.box, width, height) for p in players]

@@ -24,7 +24,7 @@ import numpy as np
 from balldet.synth.camera import (
     PITCH_LENGTH, PITCH_WIDTH, Box, clamp, fixed_point, perspective_scale, play_anchor, project,
 )
-from balldet.synth.figures import Player, draw_ball, draw_player, track_positions, visible_fraction
+from balldet.synth.figures import Player, draw_in_depth_order, track_positions, visible_fraction
 from balldet.synth.look import (
     HAIR, KIT_REF, SKIN_TONES, T_FX, T_HAIR, T_KIT, T_SKIN, T_STRIDE, T_WIDTH, Look, stable_int,
 )
@@ -95,14 +95,7 @@ def render_wide_frame(rng: np.random.Generator, cam: WideCamera, *, frame: int =
     players = _players(cam, frame, anchor)
     ball_at = _place_ball(cam, players, grass, anchor, rng) if ball else None
     _shadows(img, look, grass, players, ball_at)
-    order: list[tuple[float, int, Player | None]] = [(p.fy, i, p) for i, p in enumerate(players)]
-    if ball_at is not None:
-        order.append((ball_at[3], -1, None))
-    for _, _, p in sorted(order, key=lambda o: (o[0], o[1])):
-        if p is None:
-            draw_ball(img, look, ball_at[0], ball_at[1], ball_at[2], rng)
-        else:
-            draw_player(img, p)
+    draw_in_depth_order(img, look, players, ball_at, rng)
     img = _finish(img, look, shading, rng)
     ball_box = None
     if ball_at is not None:
