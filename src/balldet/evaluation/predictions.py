@@ -135,9 +135,13 @@ def save_predictions(
     """One ``<image stem>.txt`` per image in ``folder``, as ultralytics' save_txt + save_conf write
     them (``class cx cy w h conf``, normalised by the frame's size): the folder reads back here."""
     for image, frame, dets in zip(images, truth, detections):
-        boxes = xyxy_to_yolo(dets.boxes, frame.width, frame.height)
-        rows = yolo_rows(dets.classes, boxes, dets.scores)
-        write_text_atomic(Path(folder) / f"{image.stem}.txt", "".join(f"{row}\n" for row in rows))
+        write_prediction_file(Path(folder) / f"{image.stem}.txt", dets, frame.width, frame.height)
+
+
+def write_prediction_file(path: Path, detections: Detections, width: int, height: int) -> None:
+    """One frame's detections as ultralytics' save_txt + save_conf write them, written whole."""
+    rows = yolo_rows(detections.classes, xyxy_to_yolo(detections.boxes, width, height), detections.scores)
+    write_text_atomic(path, "".join(f"{row}\n" for row in rows))
 
 
 def _read_txt(path: Path, frame: FrameTruth) -> Detections:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from balldet.backends.registry import get_model_wrapper
 from balldet.config import SlicingSection
-from balldet.boxes import Detections, xyxy_to_yolo, yolo_rows
+from balldet.boxes import Detections
 from balldet.datasets.dataset import IMAGE_SUFFIXES
 from balldet.datasets.yolo import image_size
 from balldet.errors import UsageError
-from balldet.files import write_text_atomic
+from balldet.evaluation.predictions import write_prediction_file
 from balldet.slicing.predict import predict_sliced
 
 Progress = Callable[[int, int], None]
@@ -69,9 +69,8 @@ def predict_frames(
 
 
 def write_frame(path: Path, frame: Path, detections: Detections, conf: float) -> int:
+    """The frame's detections scoring at least ``conf``, written to ``path``; how many."""
     keep = detections.scores >= conf
-    width, height = image_size(frame)
-    rows = yolo_rows(detections.classes[keep], xyxy_to_yolo(detections.boxes[keep], width, height),
-                     detections.scores[keep])
-    write_text_atomic(path, "".join(f"{row}\n" for row in rows))
-    return len(rows)
+    kept = Detections(boxes=detections.boxes[keep], scores=detections.scores[keep], classes=detections.classes[keep])
+    write_prediction_file(path, kept, *image_size(frame))
+    return len(kept.scores)
