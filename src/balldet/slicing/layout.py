@@ -56,12 +56,19 @@ class PlannedTile:
     rows: np.ndarray  # YOLO rows of the tile, normalised by the tile's size
 
 
-def check_tile_fits(datasets: Iterable[DatasetRef], slicing: SlicingSection, exclude: dict[str, set[str]]) -> None:
+def frame_sizes(ref: DatasetRef, exclude: set[str]) -> dict[str, tuple[int, int]]:
+    """(width, height) as displayed of every frame of ``ref`` but ``exclude``, by file name, in name order."""
+    return {name: image_size(ref.images_dir / name) for name in ref.image_names() if name not in exclude}
+
+
+def check_tile_fits(datasets: Iterable[DatasetRef], slicing: SlicingSection,
+                    sizes_of: dict[str, dict[str, tuple[int, int]]]) -> None:
     """A tile that holds a whole frame cuts nothing: named for every dataset where that is so of all
-    its frames (one error, all datasets), before any tile is cut."""
+    its frames (one error, all datasets), before any tile is cut. ``sizes_of``: :func:`frame_sizes`
+    by dataset id."""
     problems = []
     for ref in datasets:
-        sizes = {image_size(ref.images_dir / name) for name in ref.image_names() if name not in exclude.get(ref.id, ())}
+        sizes = set(sizes_of[ref.id].values())
         if sizes and all(w <= slicing.tile and h <= slicing.tile for w, h in sizes):
             largest = max(sizes, key=lambda s: s[0] * s[1])
             problems.append((
@@ -74,16 +81,16 @@ def check_tile_fits(datasets: Iterable[DatasetRef], slicing: SlicingSection, exc
         raise ConfigError(problems)
 
 
-def plan_tiles(ref: DatasetRef, slicing: SlicingSection, *, seed: int, exclude: set[str]) -> list[PlannedTile]:
-    """The tiles of ``ref`` to keep (see the module's docstring), in frame order."""
+def plan_tiles(ref: DatasetRef, slicing: SlicingSection, *, seed: int, exclude: set[str],
+               sizes: dict[str, tuple[int, int]] | None = None) -> list[PlannedTile]:
+    """The tiles of ``ref`` to keep (see the module's docstring), in frame order; ``sizes``: the
+    frames' :func:`frame_sizes` when they were read already."""
+    if sizes is None:
+        sizes = frame_sizes(ref, exclude)
     with_objects: list[PlannedTile] = []
     empty: list[PlannedTile] = []
-    for name in ref.image_names():
-        if name in exclude:
-            continue
-        path = ref.images_dir / name
-        width, height = image_size(path)
-        rows = read_labels(ref.label_file(path))
+    for name, (width, height) in sizes.items():
+        rows = read_labels(ref.label_file(ref.images_dir / name))
         boxes = yolo_to_xyxy(rows[:, 1:5], width, height)
         for rect in tile_grid(width, height, slicing.tile, slicing.overlap):
             kept = clip_to_tile(boxes, rows[:, 0], rect)
@@ -94,7 +101,7 @@ def plan_tiles(ref: DatasetRef, slicing: SlicingSection, *, seed: int, exclude: 
     rng = np.random.default_rng([seed, int(ref.id[:16], 16)])
     picked = set(rng.choice(len(empty), size=wanted, replace=False).tolist()) if wanted else set()
     kept = with_objects + [tile for i, tile in enumerate(empty) if i in picked]
-    order = {name: i for i, name in enumerate(ref.image_names())}
+    order = {name: i for i, name in enumerate(sizes)}
     return sorted(kept, key=lambda t: (order[t.frame], t.rect[1], t.rect[0]))
 
 
@@ -130,7 +137,8 @@ def cut_tiles(ref: DatasetRef, tiles: list[PlannedTile], folder: Path, progress:
 
 
 def dataset_tiles(ref: DatasetRef, slicing: SlicingSection, shelf: Shelf, *, seed: int, exclude: set[str],
-                  progress: Progress | None = None) -> tuple[DatasetRef, dict[str, list[str]]]:
+                  sizes: dict[str, tuple[int, int]] | None = None, progress: Progress | None = None,
+                  ) -> tuple[DatasetRef, dict[str, list[str]]]:
     """The tiles of ``ref`` as a dataset of their own (cut now, or found on ``shelf``) and which tile
     files each frame gave."""
     settings = slicing.model_dump(include={"tile", "overlap", "empty_tiles"})
@@ -140,7 +148,7 @@ def dataset_tiles(ref: DatasetRef, slicing: SlicingSection, shelf: Shelf, *, see
         raise DatasetError("tiles need a cache folder to be cut into", fix="set cache_dir in the settings")
     index = _read_index(folder / INDEX)
     if index is None:
-        tiles = plan_tiles(ref, slicing, seed=seed, exclude=exclude)
+        tiles = plan_tiles(ref, slicing, seed=seed, exclude=exclude, sizes=sizes)
         partial = folder.with_name(f".{folder.name}.partial")
         if partial.exists():
             shutil.rmtree(partial)
@@ -173,12 +181,14 @@ def build_tiled_layout(data: PreparedData, out_dir: Path, model_type: str, *, sl
     held_out = _names_by_dataset(data.val_frames)
     own_val = {ref.id for ref in data.val}
     trained_on = {ref.id for ref in data.train}
-    check_tile_fits([*data.train, *data.val], slicing, dropped)
+    # every frame's header is read once: for the check, then for cutting the tiles
+    sizes_of = {ref.id: frame_sizes(ref, dropped.get(ref.id, set())) for ref in [*data.train, *data.val]}
+    check_tile_fits([*data.train, *data.val], slicing, sizes_of)
     train: list[tuple[DatasetRef, set[str]]] = []
     val: list[tuple[DatasetRef, set[str]]] = []
     for ref in [*data.train, *[r for r in data.val if r.id not in trained_on]]:
         tiles_ref, index = dataset_tiles(ref, slicing, shelf, seed=seed, exclude=dropped.get(ref.id, set()),
-                                         progress=progress)
+                                         sizes=sizes_of[ref.id], progress=progress)
         if ref.id in own_val:
             val.append((tiles_ref, set()))
         if ref.id in trained_on:
