@@ -73,7 +73,7 @@ def dataset_ref(dataset: str, *, split: str | None = None) -> Any:
     (:func:`balldet.datasets.folders.open_dataset`)."""
     from balldet.datasets.folders import open_dataset
 
-    if _is_catalog_id(dataset):
+    if is_catalog_id(dataset):
         if split is not None:
             from balldet.errors import DatasetError
 
@@ -88,7 +88,7 @@ def dataset_refs(dataset: str) -> list[Any]:
     """Every dataset an argument stands for: a catalog id's, a folder's, each split of a data.yaml."""
     from balldet.datasets.folders import open_datasets
 
-    if _is_catalog_id(dataset):
+    if is_catalog_id(dataset):
         return [_resolve_id(dataset)]
     _must_exist(dataset)
     return open_datasets(dataset)
@@ -98,7 +98,7 @@ def dataset_refs(dataset: str) -> list[Any]:
 _dataset_ref = dataset_ref
 
 
-def _is_catalog_id(dataset: str) -> bool:
+def is_catalog_id(dataset: str) -> bool:
     from balldet.config import DATASET_ID_PATTERN
 
     return bool(DATASET_ID_PATTERN.match(dataset)) and not Path(dataset).exists()

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from balldet.cli.app import app, err, load_cli_settings, out
+from balldet.cli.evaluate import is_catalog_id
 from balldet.config import MAX_STRIDE
 from balldet.errors import UsageError
 
@@ -60,7 +61,7 @@ def predict(
         except UsageError as exc:
             problems += exc.problems
     source_is_folder = Path(source).expanduser().is_dir()
-    if not source_is_folder and not _looks_like_dataset_id(source):
+    if not source_is_folder and not is_catalog_id(source):
         problems.append(("--source", f"{source} is neither a folder of frames nor a dataset id; give a folder, or a "
                          "32-hex id from `balldet datasets list`"))
     if out_dir.exists() and not out_dir.is_dir():
@@ -145,12 +146,6 @@ def _find_run(run: str, settings):
             return run_weights(candidate)
     raise UsageError([("--weights", f"{run} is neither a .pt file nor a run (no run folder {run}, nor one under "
                        f"{settings.output_dir}/<project>/<mode>/{run})")])
-
-
-def _looks_like_dataset_id(source: str) -> bool:
-    from balldet.config import DATASET_ID_PATTERN
-
-    return bool(DATASET_ID_PATTERN.match(source))
 
 
 def _dataset_frames(dataset_id: str) -> list[Path]:
