@@ -127,6 +127,36 @@ class SlicingSection(BaseModel):
         return overlap
 
 
+class TrackingSection(BaseModel):
+    """How per-frame candidates become one ball position per frame (:mod:`balldet.tracks.filter`
+    explains each knob). The same fields are ``balldet track``'s options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_speed: float = Field(default=40.0, gt=0, description="fastest the ball moves, in pixels per frame "
+                             "(a 30 m/s shot at 25 fps on a 1920 px frame of a whole pitch is ~20)")
+    max_gap: int = Field(default=12, ge=0, description="longest run of frames without a detection bridged by "
+                         "interpolation (frames of a hidden or missed ball); longer gaps end the track")
+    min_score: float = Field(default=0.01, ge=0, le=1, description="candidates scoring below this are ignored")
+    score_weight: float = Field(default=0.5, ge=0, description="how much a candidate's score adds to its worth "
+                                "(1 + score_weight * ln(score / min_score) per detection)")
+    start_cost: float = Field(default=5.0, ge=0, description="cost of starting a track: a run of detections "
+                              "must earn more than this to be believed (drops isolated false detections)")
+    gap_cost: float = Field(default=0.5, ge=0, description="cost of each frame a track bridges without a detection")
+    turn_cost: float = Field(default=2.0, ge=0, description="largest cost of one frame's departure from "
+                             "constant velocity (a kick costs at most this)")
+    motion_sigma: float = Field(default=3.0, gt=0, description="pixels of departure from constant velocity "
+                                "per frame that cost one unit (acceleration noise)")
+    static_fraction: float = Field(default=0.1, gt=0, le=1, description="a candidate on the same pixels in at "
+                                   "least this fraction of a recording's frames is part of the pitch (the penalty "
+                                   "spot) and ignored")
+    static_radius: float = Field(default=3.0, gt=0, description="pixels within which candidates count as the "
+                                 "same spot for static_fraction")
+    static_min_frames: int = Field(default=50, ge=1, description="recordings shorter than this are not searched "
+                                   "for static candidates")
+    ball_class: int = Field(default=0, ge=0, description="class id of the ball in the predictions")
+
+
 class PipelineConfig(BaseModel):
     """A pipeline config file (one YAML document in the configs repository)."""
 
@@ -154,6 +184,10 @@ class PipelineConfig(BaseModel):
     slicing: SlicingSection | None = Field(
         default=None, description="train and predict on tiles of the full-resolution frames (small balls on "
         "wide frames); leave out to use whole frames"
+    )
+    tracking: TrackingSection = Field(
+        default_factory=TrackingSection, description="the ball track test_model reports for test datasets "
+        "whose frames are runs of consecutive frames of a recording"
     )
 
     @field_validator("tags")
