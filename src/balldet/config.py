@@ -142,7 +142,8 @@ class TrackingSection(BaseModel):
                                 "(1 + score_weight * ln(score / min_score) per detection)")
     start_cost: float = Field(default=5.0, ge=0, description="cost of starting a track: a run of detections "
                               "must earn more than this to be believed (drops isolated false detections)")
-    gap_cost: float = Field(default=0.5, ge=0, description="cost of each frame a track bridges without a detection")
+    gap_cost: float = Field(default=0.3, ge=0, description="cost of each frame a track bridges without a detection "
+                            "(keep max_gap * gap_cost below start_cost, or long gaps end the track)")
     turn_cost: float = Field(default=2.0, ge=0, description="largest cost of one frame's departure from "
                              "constant velocity (a kick costs at most this)")
     motion_sigma: float = Field(default=3.0, gt=0, description="pixels of departure from constant velocity "

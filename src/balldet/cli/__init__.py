@@ -9,7 +9,7 @@ import traceback
 import click
 from rich.markup import escape
 
-from balldet.cli import configs, datasets, evaluate, leaderboard, predict, run, sync  # noqa: F401  (registers commands)
+from balldet.cli import configs, datasets, evaluate, leaderboard, predict, run, sync, track  # noqa: F401  (registers commands)
 from balldet.cli.app import app, err
 from balldet.errors import BalldetError
 
