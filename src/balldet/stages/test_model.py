@@ -18,7 +18,10 @@ from balldet.evaluation.plots import plot_dataset_bars
 from balldet.evaluation.predictions import load_truth, save_predictions
 from balldet.backends.registry import get_model_wrapper
 from balldet.slicing.predict import predict_sliced
+from balldet.datasets.frames import FrameIdentity
+from balldet.frame_patterns import DEFAULT_FRAME_PATTERNS
 from balldet.tracking.reporter import Reporter
+from balldet.tracks.on_dataset import clip_recordings, track_metrics
 from balldet.tracking.tasks import SEEN_PROPERTY
 
 
@@ -86,6 +89,11 @@ def report_scalar(report: Reporter, key: str, value: float) -> None:
     report.scalar(title, series, value, 0)
 
 
+def ball_class(names: Sequence[str]) -> int:
+    """The class id of the ball: the class named ``ball``, else the first."""
+    return list(names).index("ball") if "ball" in names else 0
+
+
 def frame_predictions(wrapper: ModelWrapper, images: Sequence[Path], config: PipelineConfig, *,
                       image_size: int | None) -> Iterator[Detections]:
     """Detections of whole frames in frame pixels: predicted tile by tile and merged when the config
@@ -112,6 +120,8 @@ def test_model(
     wrapper = get_model_wrapper(config.model_type)(cache_dir, allow_downloads=allow_downloads)
     wrapper.load(model.weights, device=device)
 
+    identity = FrameIdentity(config.data_checks.frame_patterns or DEFAULT_FRAME_PATTERNS)
+
     def predict(ref: DatasetRef, split: str, only: frozenset[str] | None = None, tau: float | None = None
                 ) -> tuple[list[FrameTruth], list[Detections], dict[str, float]]:
         # Frames the checks dropped (label_defects: drop) cannot be scored: their labels are broken.
@@ -122,13 +132,17 @@ def test_model(
         detections = list(frame_predictions(wrapper, images, config, image_size=model.image_size))
         save_predictions(Path(out_dir) / split / ref.label, images, truth, detections)
         scores = evaluate_frames(truth, detections, num_classes=len(ref.names), tau=tau)
+        metrics = dict(scores.metrics)
+        if split == "test":
+            clips = clip_recordings(ref, images, truth, detections, identity, ball_class(ref.names))
+            metrics.update(track_metrics(clips, config.tracking, tau))
         plots = plot_scored_dataset(
             Path(out_dir) / "plots", f"{split}_{ref.label}", images, truth, detections, scores.coco_result,
             class_names=ref.names,
         )
         for name, path in plots.items():
             report.image(f"{split}/{ref.label}", name, path)
-        return truth, detections, scores.metrics
+        return truth, detections, metrics
 
     def record(split: str, ref: DatasetRef, images: int, metrics: dict[str, float], **flags: bool) -> DatasetScores:
         scores = DatasetScores(split=split, dataset_id=ref.id, label=ref.label, images=images, metrics=metrics,
