@@ -101,9 +101,9 @@ class ModelWrapper(ABC):
         """Load weights for prediction."""
 
     def predict(
-        self, images: Sequence[Path], *, batch_size: int, image_size: int | None = None
+        self, images: Sequence[Path], *, batch_size: int, image_size: int | None = None, conf: float = PREDICT_CONF
     ) -> Iterator[Detections]:
-        """Detections per image, in the order given, with a score threshold ≤ 0.001.
+        """Detections per image, in the order given, scoring at least ``conf`` (0.001: what mAP needs).
 
         Both trainers letterbox a batch to one shape, so frames are batched by displayed size
         (:func:`batches_of_one_size`): every frame gets the detections it gets alone."""
@@ -112,7 +112,7 @@ class ModelWrapper(ABC):
 
         def batches() -> Iterator[tuple[list[int], list[Detections]]]:
             for indices in batches_of_one_size(images, batch_size):
-                yield indices, self.predict_batch([images[i] for i in indices], image_size=image_size)
+                yield indices, self.predict_batch([images[i] for i in indices], image_size=image_size, conf=conf)
 
         yield from in_input_order(batches())
 
@@ -122,10 +122,15 @@ class ModelWrapper(ABC):
         """Whether weights were loaded."""
 
     @abstractmethod
-    def predict_batch(self, images: Sequence[Path | np.ndarray], *, image_size: int | None) -> list[Detections]:
+    def predict_batch(
+        self, images: Sequence[Path | np.ndarray], *, image_size: int | None, conf: float = PREDICT_CONF
+    ) -> list[Detections]:
         """Detections of frames of one displayed size, predicted together: image files, or frames
-        already read as BGR uint8 ``(H, W, 3)`` arrays (the tiles of sliced prediction), one kind
-        per batch (:func:`batch_sources`)."""
+        already read as BGR uint8 ``(H, W, 3)`` arrays (the tiles of sliced prediction, a video's
+        frames), one kind per batch (:func:`batch_sources`). ``conf`` is the framework's own score
+        threshold, applied before its NMS: a caller that keeps only confident boxes says so here,
+        as NMS over every candidate down to 0.001 can cost more than the network (an untrained or
+        unsure model: thousands a frame)."""
 
     def own_scores(
         self, dataset: Any, exclude: set[str], *, weights: Path, image_size: int | None, batch_size: int,

@@ -145,11 +145,13 @@ class UltralyticsWrapper(ModelWrapper):
     def loaded(self) -> bool:
         return self._model is not None
 
-    def predict_batch(self, images: Sequence[Path | np.ndarray], *, image_size: int | None) -> list[Detections]:
+    def predict_batch(
+        self, images: Sequence[Path | np.ndarray], *, image_size: int | None, conf: float = PREDICT_CONF
+    ) -> list[Detections]:
         # ultralytics letterboxes a batch to the smallest stride-multiple rectangle only when all its
         # frames have one shape (balldet batches them so): as ultralytics' own predict does one frame.
         # Arrays go as they are: ultralytics takes numpy images as BGR, as it reads files itself.
-        options: dict[str, Any] = dict(conf=PREDICT_CONF, max_det=PREDICT_MAX_DET, verbose=False, stream=True)
+        options: dict[str, Any] = dict(conf=conf, max_det=PREDICT_MAX_DET, verbose=False, stream=True)
         if image_size:
             options["imgsz"] = image_size
         sources = batch_sources(images)

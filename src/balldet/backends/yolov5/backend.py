@@ -213,12 +213,15 @@ class Yolov5Wrapper(ModelWrapper):
     def loaded(self) -> bool:
         return self._model is not None
 
-    def predict_batch(self, images: Sequence[Path | np.ndarray], *, image_size: int | None) -> list[Detections]:
+    def predict_batch(
+        self, images: Sequence[Path | np.ndarray], *, image_size: int | None, conf: float = PREDICT_CONF
+    ) -> list[Detections]:
         # File paths: yolov5 reads them itself (as RGB, EXIF-rotated), boxes come back in pixels.
         # Arrays are BGR and yolov5's AutoShape takes RGB ones: flipped, contiguous as it wants them.
         sources: list[Any] = batch_sources(images)
         if sources and isinstance(sources[0], np.ndarray):
             sources = [np.ascontiguousarray(image[..., ::-1]) for image in sources]
+        self._model.conf = conf  # AutoShape's threshold before its NMS, an attribute it reads on each call
         with yolov5_call():
             results = self._model(sources, size=image_size or DEFAULT_IMGSZ)
         # one (N, 6) tensor per frame: x1 y1 x2 y2 conf class, in the frame's pixels
