@@ -31,7 +31,8 @@ def datasets_list() -> None:
 @datasets_app.command("synth")
 def datasets_synth(
     images: Annotated[
-        int | None, typer.Option("--images", min=1, help="Images per dataset (default 48; 12 with --wide).")
+        int | None, typer.Option("--images", min=1, help="Images per dataset (default 48; 12 with --wide); with "
+                                 "--clips, frames per clip (default 250).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Rebuild datasets that exist.")] = False,
@@ -39,16 +40,40 @@ def datasets_synth(
         bool, typer.Option("--wide", help="Make the wide datasets instead: whole-pitch 3840x1080 frames of a fixed "
                            "technical camera, ball 4-12 px (tags camera:wide).")
     ] = False,
+    clips: Annotated[
+        bool, typer.Option("--clips", help="Make the clip datasets instead, for ball tracking: six continuous "
+                           "recordings of a camera that does not move (640x384, 25 fps; the ball rolls, is passed, "
+                           "lofted, kicked, hidden behind players and out of the picture; the penalty and centre "
+                           "spots stay on the same pixels): three to train on, one to validate on, two to test on "
+                           "(one dataset), tags camera:fixed. Each has truth.csv (recording,frame,x,y,diameter,"
+                           "state) and clips.json beside dataset.json.")
+    ] = False,
+    video_dir: Annotated[
+        Path | None, typer.Option("--video-dir", help="With --clips: also write each clip to this folder as "
+                                  "<recording id>.mp4 (25 fps), replacing what is there.")
+    ] = None,
 ) -> None:
-    """Create the synthetic football datasets in the local catalog (skips those already there)."""
+    """Create the synthetic football datasets in the local catalog (skips those already there).
+
+    Exit code 2 on bad input (--wide with --clips, --video-dir without --clips).
+    """
     from rich.progress import Progress
 
     from balldet.datasets.catalog import LocalCatalog
-    from balldet.synth.catalog import synthesize, synthesize_wide
+    from balldet.errors import UsageError
+    from balldet.synth.catalog import synthesize, synthesize_clips, synthesize_wide, write_clip_videos
 
+    if wide and clips:
+        raise UsageError([("--wide/--clips", "choose one: wide frames or clips")])
+    if video_dir is not None and not clips:
+        raise UsageError([("--video-dir", "only with --clips: the videos are of the clips")])
     settings = load_cli_settings()
-    make = synthesize_wide if wide else synthesize
-    count = {} if images is None else {"images_per_dataset": images}  # each kind has its own default
+    if clips:
+        count = {} if images is None else {"frames_per_clip": images}
+        make = synthesize_clips
+    else:
+        count = {} if images is None else {"images_per_dataset": images}  # each kind has its own default
+        make = synthesize_wide if wide else synthesize
     with Progress(console=err, transient=True) as progress:
         bars: dict[str, Any] = {}
 
@@ -58,8 +83,12 @@ def datasets_synth(
             progress.update(bars[name], completed=done)
 
         refs = make(LocalCatalog(settings.catalog_dir), seed=seed, force=force, progress=on_progress, **count)
+        videos = [] if video_dir is None else write_clip_videos(
+            video_dir, seed=seed, progress=lambda _name, done, total: on_progress("videos", done, total), **count)
     for ref in refs:
         out.print(f"{ref.id}  {ref.label}  ({ref.number_samples} images)", highlight=False)
+    for path in videos:
+        out.print(f"video {path}", highlight=False)
 
 
 @datasets_app.command("check")

@@ -9,6 +9,18 @@ recording is in at most one dataset. Everything is deterministic from (seed, ima
 The wide datasets (:data:`WIDE_DATASETS`, :func:`synthesize_wide`) are whole-pitch frames of a fixed
 technical camera (see :mod:`balldet.synth.wide`), made on demand only: they are large and slow to
 draw. Their recordings are their own, so they share no frame with the datasets above.
+
+The clip datasets (:data:`CLIP_DATASETS`, :func:`synthesize_clips`), on demand too, are short
+continuous recordings of a camera that does not move (see :mod:`balldet.synth.clips`): every frame
+of a clip, in order (250 at 25 fps by default, numbered from the clip's first frame), for ball
+tracking. Three clips to train on and one to validate on are a dataset each; the two test clips
+are one dataset together. Beside ``dataset.json``, ``truth.csv`` has the ball of every frame
+(``recording,frame,x,y,diameter,state``: centre and diameter in pixels, empty when the ball is out
+of the picture; state ``visible``, ``hidden`` or ``out``) and ``clips.json`` each clip's first
+frame, frame count, the pixels of its penalty and centre spots (ball-sized static distractors)
+and its script's phases. A label holds the ball whenever it is in the picture, hidden behind a
+player included; a frame with the ball out of the picture has an empty label file.
+:func:`write_clip_videos` writes the clips as ``<recording id>.mp4``.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -28,6 +41,9 @@ import numpy as np
 from balldet.boxes import clip_xyxy, xyxy_to_yolo, yolo_rows
 from balldet.datasets.catalog import METADATA_FILE, LocalCatalog
 from balldet.datasets.dataset import DatasetInfo, DatasetRef
+from balldet.synth.clips import (
+    CLIP_FRAMES, CLIP_SIZE, FPS, MAX_FRAMES, Clip, make_clip, render_clip_frame, truth_csv, write_clip_video,
+)
 from balldet.synth.render import Box, Look, make_look, render_frame, stable_int
 from balldet.synth.wide import ASPECT, MIN_WIDTH, WIDE_SIZE, WideCamera, make_wide_camera, render_wide_frame
 from balldet.errors import BalldetError, DatasetError
@@ -35,6 +51,9 @@ from balldet.errors import BalldetError, DatasetError
 GENERATOR = "balldet-synth/2"  # bump when the rendering changes: existing datasets are rebuilt
 WIDE_GENERATOR = "balldet-synth-wide/1"  # the same, for the wide datasets
 WIDE_IMAGES_PER_DATASET = 12  # wide frames are large: 12 make ~12 MB of JPEG a dataset
+CLIP_GENERATOR = "balldet-synth-clips/1"  # the same, for the clip datasets
+TRUTH_FILE = "truth.csv"  # a clip dataset's ball in every frame, beside dataset.json
+CLIPS_FILE = "clips.json"  # a clip dataset's clips: first frame, frame count, static spots, phases
 SYNTH_FILE = "synth.json"  # how a synthetic dataset was made, beside dataset.json
 STAGING_DIR = ".synth-staging"  # in the catalog root; its folders are not catalog entries
 FRAMES_PER_RECORDING = 135_000  # 90 minutes at 25 fps
@@ -44,6 +63,8 @@ JPEG_QUALITY = 92
 Progress = Callable[[str, int, int], None]
 # (planned frame, the recording's look or camera, dataset kind, image size, seed) -> (JPEG, label text)
 Renderer = Callable[["PlannedFrame", object, str, tuple[int, int], int], tuple[bytes, str]]
+# (dataset, its recordings' looks, cameras or clips) -> more files of the dataset: name -> text
+Extras = Callable[["SynthDataset", dict[str, object]], dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -132,6 +153,33 @@ WIDE_TRAIN_IDS: tuple[str, ...] = tuple(d.id for d in WIDE_DATASETS[:2])  # one 
 WIDE_TEST_IDS: tuple[str, ...] = (WIDE_DATASETS[2].id,)  # recordings no training set has
 WIDE_VAL_IDS: tuple[str, ...] = (WIDE_DATASETS[3].id,)  # a recording of its own, for validation
 
+# Fixed-camera clips of still other matches: three to train on, one to validate on, two to test on
+# (one dataset). Each clip starts at a frame number of its own.
+R_CLIP_CSKA_AKHMAT = "20240630-Premier_League-CSKA_Moscow-vs-Akhmat_Grozny-01"
+R_CLIP_SPARTAK_ROSTOV = "20240707-Premier_League-Spartak_Moscow-vs-Rostov-01"
+R_CLIP_KRASNODAR_DYNAMO = "20240714-Premier_League-Krasnodar-vs-Dynamo_Moscow-01"
+R_CLIP_ZENIT_LOKO = "20240721-Russian_Cup-Zenit_Saint_Petersburg-vs-Lokomotiv_Moscow-01"
+R_CLIP_RUBIN_CSKA = "20240728-Premier_League-Rubin_Kazan-vs-CSKA_Moscow-01"
+R_CLIP_AKHMAT_SPARTAK = "20240804-Premier_League-Akhmat_Grozny-vs-Spartak_Moscow-02"
+CLIP_FIRST_FRAMES: dict[str, int] = {
+    R_CLIP_CSKA_AKHMAT: 1000, R_CLIP_SPARTAK_ROSTOV: 3250, R_CLIP_KRASNODAR_DYNAMO: 12000,
+    R_CLIP_ZENIT_LOKO: 1000, R_CLIP_RUBIN_CSKA: 5500, R_CLIP_AKHMAT_SPARTAK: 20750,
+}
+CLIP_RECORDINGS: tuple[str, ...] = tuple(CLIP_FIRST_FRAMES)
+_CLIP_RECORDING = ("class:ball", "source:recording", "camera:fixed")
+CLIP_DATASETS: tuple[SynthDataset, ...] = (
+    SynthDataset(f"{R_CLIP_CSKA_AKHMAT}-001", "1.0.0", "ball", (R_CLIP_CSKA_AKHMAT,), _CLIP_RECORDING),
+    SynthDataset(f"{R_CLIP_SPARTAK_ROSTOV}-001", "1.0.0", "ball", (R_CLIP_SPARTAK_ROSTOV,), _CLIP_RECORDING),
+    SynthDataset(f"{R_CLIP_KRASNODAR_DYNAMO}-001", "1.0.0", "ball", (R_CLIP_KRASNODAR_DYNAMO,), _CLIP_RECORDING),
+    SynthDataset(f"{R_CLIP_ZENIT_LOKO}-001", "1.0.0", "ball", (R_CLIP_ZENIT_LOKO,), _CLIP_RECORDING),
+    SynthDataset("class:ball-markup:clips-001", "1.0.0", "ball", (R_CLIP_RUBIN_CSKA, R_CLIP_AKHMAT_SPARTAK),
+                 ("class:ball", "source:markup", "camera:fixed")),
+)
+CLIP_DATASET_IDS: dict[str, str] = {d.name: d.id for d in CLIP_DATASETS}
+CLIP_TRAIN_IDS: tuple[str, ...] = tuple(d.id for d in CLIP_DATASETS[:3])  # one clip each
+CLIP_VAL_IDS: tuple[str, ...] = (CLIP_DATASETS[3].id,)  # a clip of its own
+CLIP_TEST_IDS: tuple[str, ...] = (CLIP_DATASETS[4].id,)  # two clips no other dataset has
+
 
 def frame_stem(recording_id: str, frame: int) -> str:
     """File stem of a frame: ``<recording id>_<frame number, 6 digits>``."""
@@ -189,6 +237,15 @@ def plan_frames(images_per_dataset: int, seed: int = 0, datasets: Sequence[Synth
     return plan
 
 
+def plan_clip_frames(frames_per_clip: int, datasets: Sequence[SynthDataset] = CLIP_DATASETS,
+                     ) -> dict[str, list[PlannedFrame]]:
+    """Every frame of each clip dataset's clips, in order: ``frames_per_clip`` consecutive frame
+    numbers from the clip's first frame (:data:`CLIP_FIRST_FRAMES`). Whether a frame shows the ball
+    is the clip's business (``PlannedFrame.ball`` is True throughout)."""
+    return {d.name: [PlannedFrame(rec, CLIP_FIRST_FRAMES[rec] + i, True)
+                     for rec in d.recordings for i in range(frames_per_clip)] for d in datasets}
+
+
 def yolo_line(cls: int, box: Box, width: int, height: int) -> str:
     """``class cx cy w h``, normalised, 6 decimals, the box clipped to the image."""
     (row,) = yolo_rows([cls], xyxy_to_yolo(clip_xyxy(box, width, height), width, height))
@@ -211,6 +268,13 @@ def render_wide_planned(frame: PlannedFrame, camera: WideCamera, kind: str, imag
     rng = np.random.default_rng(stable_int("wide-frame", frame.recording, frame.frame, seed))
     image, ball, players = render_wide_frame(rng, camera, frame=frame.frame, ball=frame.ball)
     return _encode(image, ball, players, kind)
+
+
+def render_clip_planned(frame: PlannedFrame, clip: Clip, kind: str, image_size: tuple[int, int], seed: int,
+                        ) -> tuple[bytes, str]:
+    """JPEG bytes and label text of one frame of a clip (``clip`` fixes the size and the seed): the
+    ball's box whenever it is in the picture (hidden included), clipped to the image."""
+    return _encode(render_clip_frame(clip, frame.frame), clip.truth_at(frame.frame).box, [], kind)
 
 
 def _encode(image: np.ndarray, ball: Box | None, players: list[Box], kind: str) -> tuple[bytes, str]:
@@ -273,35 +337,114 @@ def synthesize_wide(catalog: LocalCatalog, *, images_per_dataset: int = WIDE_IMA
                        progress, camera, render_wide_planned)
 
 
+def synthesize_clips(catalog: LocalCatalog, *, frames_per_clip: int = CLIP_FRAMES,
+                     image_size: tuple[int, int] = CLIP_SIZE, seed: int = 0, force: bool = False,
+                     progress: Progress | None = None) -> list[DatasetRef]:
+    """Create every dataset of :data:`CLIP_DATASETS` in ``catalog``, as :func:`synthesize` does the
+    others: ``frames_per_clip`` consecutive frames of each clip, with ``truth.csv`` and ``clips.json``."""
+    width, height = _clip_arguments(frames_per_clip, image_size)
+    clips: dict[str, Clip] = {}
+
+    def clip(rec: str) -> Clip:
+        if rec not in clips:
+            clips[rec] = make_clip(rec, seed=seed, frames=frames_per_clip, first_frame=CLIP_FIRST_FRAMES[rec],
+                                   image_size=(width, height))
+        return clips[rec]
+
+    def extras(spec: SynthDataset, looks: dict[str, object]) -> dict[str, str]:
+        made = [looks[rec] for rec in spec.recordings]
+        return {TRUTH_FILE: truth_csv(made), CLIPS_FILE: _compact_json(clips_summary(made))}
+
+    return _synthesize(catalog, CLIP_DATASETS, CLIP_GENERATOR, frames_per_clip, (width, height), seed, force,
+                       progress, clip, render_clip_planned, plan=plan_clip_frames(frames_per_clip),
+                       count_key="frames_per_clip", extras=extras, extra_files=(TRUTH_FILE, CLIPS_FILE))
+
+
+def clips_summary(clips: Sequence[Clip]) -> dict:
+    """What ``clips.json`` says of some clips: frame rate, size, and per clip its frames, the pixels
+    of its static spots and its script's phases."""
+    return {"fps": FPS, "clips": [{
+        "recording": c.recording, "first_frame": c.first_frame, "frames": len(c.frames), "image_size": list(c.size),
+        "spots": {name: [round(x, 2), round(y, 2)] for name, (x, y) in zip(("penalty", "centre"), c.spots)},
+        "phases": [[p.kind, p.start, p.end] for p in c.phases],
+    } for c in clips]}
+
+
+def _compact_json(value: object) -> str:
+    """JSON with an indent, but lists of plain values (a point, a phase) on one line."""
+    text = json.dumps(value, indent=2)
+    return re.sub(r"\[\s+([^\[\]{}]*?)\s+\]", lambda m: "[" + ", ".join(v.strip() for v in m[1].split(",")) + "]",
+                  text) + "\n"
+
+
+def write_clip_videos(folder: Path | str, *, frames_per_clip: int = CLIP_FRAMES,
+                      image_size: tuple[int, int] = CLIP_SIZE, seed: int = 0,
+                      recordings: Sequence[str] = CLIP_RECORDINGS,
+                      progress: Progress | None = None) -> list[Path]:
+    """Each clip (the frames :func:`synthesize_clips` makes with the same arguments) as
+    ``<folder>/<recording id>.mp4`` at 25 fps; existing videos are replaced."""
+    width, height = _clip_arguments(frames_per_clip, image_size)
+    unknown = [rec for rec in recordings if rec not in CLIP_FIRST_FRAMES]
+    if unknown:
+        raise BalldetError(f"no clip has the recording id {unknown[0]}", fix=f"use one of {', '.join(CLIP_RECORDINGS)}")
+    paths = []
+    for rec in recordings:
+        clip = make_clip(rec, seed=seed, frames=frames_per_clip, first_frame=CLIP_FIRST_FRAMES[rec],
+                         image_size=(width, height))
+        paths.append(write_clip_video(clip, folder))
+        if progress:
+            progress(f"{rec}.mp4", len(paths), len(recordings))
+    return paths
+
+
+def _clip_arguments(frames_per_clip: int, image_size: tuple[int, int]) -> tuple[int, int]:
+    width, height = (int(v) for v in image_size)
+    if not 1 <= frames_per_clip <= MAX_FRAMES:
+        raise BalldetError(f"a clip has 1 to {MAX_FRAMES} frames, got {frames_per_clip}",
+                           fix=f"ask for {CLIP_FRAMES} frames (10 seconds) or another count within those bounds")
+    if width < 320 or height < 192 or not 1.2 <= width / height <= 2.4:
+        raise BalldetError(f"clip frames are at least 320x192 pixels and 1.2 to 2.4 times as wide as high, got "
+                           f"{width}x{height}", fix=f"use the default {CLIP_SIZE[0]}x{CLIP_SIZE[1]} or another "
+                           "size within those bounds")
+    return width, height
+
+
 def _synthesize(catalog: LocalCatalog, datasets: Sequence[SynthDataset], generator: str, images_per_dataset: int,
                 image_size: tuple[int, int], seed: int, force: bool, progress: Progress | None,
-                look: Callable[[str], object], render: Renderer) -> list[DatasetRef]:
-    """Plan, then build each dataset not already there as asked; ``look(recording)`` is only called
-    for recordings of datasets that are built."""
-    plan = plan_frames(images_per_dataset, seed, datasets)
+                look: Callable[[str], object], render: Renderer, *, plan: dict[str, list[PlannedFrame]] | None = None,
+                count_key: str = "images_per_dataset", extras: Extras | None = None,
+                extra_files: tuple[str, ...] = ()) -> list[DatasetRef]:
+    """Plan (unless ``plan`` is given), then build each dataset not already there as asked;
+    ``look(recording)`` is only called for recordings of datasets that are built. ``extras(spec,
+    looks)`` gives more files of a dataset (name -> text), ``extra_files`` their names."""
+    plan = plan_frames(images_per_dataset, seed, datasets) if plan is None else plan
     refs = []
     for spec in datasets:
         frames = plan[spec.name]
         info = DatasetInfo(id=spec.id, name=spec.name, version=spec.version, tags=list(spec.tags),
                            names=spec.names, number_samples=len(frames))
         recipe = {"generator": generator, "seed": seed, "image_size": list(image_size),
-                  "images_per_dataset": images_per_dataset}
-        if not force and _is_current(catalog, info, recipe):
+                  count_key: images_per_dataset}
+        if not force and _is_current(catalog, info, recipe, extra_files):
             if progress:
                 progress(spec.name, len(frames), len(frames))
             refs.append(catalog.get(spec.id))
             continue
         looks = {rec: look(rec) for rec in spec.recordings}
-        refs.append(_build(catalog, spec, info, recipe, frames, looks, image_size, seed, progress, render))
+        files = extras(spec, looks) if extras is not None else {}
+        refs.append(_build(catalog, spec, info, recipe, frames, looks, image_size, seed, progress, render, files,
+                           extra_files))
     return refs
 
 
-def _is_current(catalog: LocalCatalog, info: DatasetInfo, recipe: dict) -> bool:
+def _is_current(catalog: LocalCatalog, info: DatasetInfo, recipe: dict, extra_files: tuple[str, ...] = ()) -> bool:
     folder = catalog.folder(info.id)
     try:
         if DatasetInfo.model_validate_json((folder / METADATA_FILE).read_text()) != info:
             return False
         if json.loads((folder / SYNTH_FILE).read_text()) != recipe:
+            return False
+        if not all((folder / name).is_file() for name in extra_files):
             return False
         images = sum(1 for p in (folder / "images").iterdir() if p.is_file())
         labels = sum(1 for p in (folder / "labels").iterdir() if p.suffix == ".txt")
@@ -312,7 +455,8 @@ def _is_current(catalog: LocalCatalog, info: DatasetInfo, recipe: dict) -> bool:
 
 def _build(catalog: LocalCatalog, spec: SynthDataset, info: DatasetInfo, recipe: dict,
            frames: list[PlannedFrame], looks: dict[str, object], image_size: tuple[int, int], seed: int,
-           progress: Progress | None, render: Renderer) -> DatasetRef:
+           progress: Progress | None, render: Renderer, files: dict[str, str] | None = None,
+           extra_files: tuple[str, ...] = ()) -> DatasetRef:
     staging = catalog.root / STAGING_DIR
     staging.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{info.id}.", dir=staging))
@@ -327,6 +471,8 @@ def _build(catalog: LocalCatalog, spec: SynthDataset, info: DatasetInfo, recipe:
             (tmp / "labels" / f"{frame.stem}.txt").write_text(label)
             if progress:
                 progress(spec.name, done, len(frames))
+        for name, text in (files or {}).items():
+            (tmp / name).write_text(text)
         (tmp / SYNTH_FILE).write_text(json.dumps(recipe, indent=2) + "\n")
         (tmp / METADATA_FILE).write_text(json.dumps(info.model_dump(), indent=2) + "\n")
         if final.exists():
@@ -335,7 +481,7 @@ def _build(catalog: LocalCatalog, spec: SynthDataset, info: DatasetInfo, recipe:
         try:
             os.rename(tmp, final)
         except OSError:
-            if not _is_current(catalog, info, recipe):  # unless a concurrent run put the same one there
+            if not _is_current(catalog, info, recipe, extra_files):  # unless a concurrent run put the same one there
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:

@@ -8,6 +8,7 @@ The far boards and crowd are drawn per frame along the projected far board line.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import cv2
@@ -86,8 +87,13 @@ def pitch_texture(look_rng: np.random.Generator, grass: tuple[float, float, floa
     return np.clip(tex + 0.5, 0, 255).astype(np.uint8)
 
 
-def render_ground(look: Look, hom: np.ndarray, width: int, height: int, k: float) -> tuple[np.ndarray, ...]:
-    """Ground, far boards and crowd, lines. Returns image (float32), grass mask (bool), line mask (0..1)."""
+def render_ground(look: Look, hom: np.ndarray, width: int, height: int, k: float,
+                  spots: Sequence[tuple[float, float, float, float]] = ()) -> tuple[np.ndarray, ...]:
+    """Ground, far boards and crowd, lines. Returns image (float32), grass mask (bool), line mask (0..1).
+
+    spots: painted discs drawn with the lines, each ``(centre x, centre y, half width, half height)``
+    in pixels (the clips draw the penalty and centre spots ball-sized; the other frames draw none).
+    """
     warped = cv2.warpPerspective(look.texture, hom @ TEXTURE_TO_PITCH, (width, height), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_REPLICATE)
     img = warped[..., :3].astype(np.float32)
@@ -126,6 +132,9 @@ def render_ground(look: Look, hom: np.ndarray, width: int, height: int, k: float
     thickness = max(1, round(look.line_px * k))
     polys = [fixed_points(project(hom, p)) for p in PITCH_LINES]
     cv2.polylines(mask, polys, False, 255, thickness, cv2.LINE_AA, shift=3)
+    for sx, sy, rx, ry in spots:
+        cv2.ellipse(mask, fixed_point(sx, sy), (round(8 * rx), round(8 * ry)), 0, 0, 360, 255, -1, cv2.LINE_AA,
+                    shift=3)
     mask[~grass] = 0
     ys, xs = np.nonzero(mask)
     a = mask[ys, xs].astype(np.float32)[:, None] * np.float32(look.line_alpha / 255)

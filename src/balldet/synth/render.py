@@ -29,7 +29,8 @@ from balldet.synth.look import STYLES, Color, Kit, Look, stable_int
 from balldet.synth.styles import make_look
 from balldet.synth.pitch import draw_goals, render_ground
 
-__all__ = ["STYLES", "Box", "Color", "Frame", "Kit", "Look", "make_look", "render_frame", "stable_int"]
+__all__ = ["STYLES", "Box", "Color", "Frame", "Kit", "Look", "compose_frame", "make_look", "render_frame",
+           "stable_int"]
 
 BASE_WIDTH, BASE_HEIGHT = 320, 192  # the image size object sizes are tuned for; others scale them
 
@@ -60,24 +61,7 @@ def render_frame(rng: np.random.Generator, width: int, height: int, look: Look, 
     img, grass, line = render_ground(look, hom, width, height, k)
     players = place_players(look, hom, frame, anchor, near_h, k, width, height, rng)
     ball_at = place_ball(look, hom, players, line, grass, anchor, near_d, k, rng) if with_ball else None
-
-    # Shadows on the ground, then (anti-aliased drawing needs 8 bits) goals and objects back to front.
-    shadow = np.zeros((height, width), np.uint8)
-    sdx, sdy, strength = look.shadow
-    for p in players:
-        centre = fixed_point(p.fx + sdx * p.h, p.fy + 0.02 * p.h)
-        cv2.ellipse(shadow, centre, (round(8 * (0.45 * p.w + abs(sdx) * 0.5 * p.h)), round(8 * max(1.0, sdy * p.h))),
-                    0, 0, 360, 255, -1, cv2.LINE_AA, shift=3)
-    if ball_at is not None:
-        cx, cy, r, ground = ball_at
-        cv2.ellipse(shadow, fixed_point(cx + sdx * 2 * r, ground), (round(8 * r), round(8 * max(0.8, 0.4 * r))),
-                    0, 0, 360, 255, -1, cv2.LINE_AA, shift=3)
-    img *= (1 - strength / 255 * shadow.astype(np.float32) * grass)[..., None]
-    img = np.clip(img + 0.5, 0, 255).astype(np.uint8)
-    draw_goals(img, look, hom, near_h, k)
-    draw_in_depth_order(img, look, players, ball_at, rng)
-
-    img = _finish(img, look, rng, k)
+    img = compose_frame(img, grass, look, hom, players, ball_at, near_h, k, rng)
     player_boxes = [_clip(p.box, width, height) for p in players]
     ball_box = None
     if ball_at is not None:
@@ -86,6 +70,38 @@ def render_frame(rng: np.random.Generator, width: int, height: int, look: Look, 
     if look.overlay:
         _scoreboard(img, look, k, [b for b in [ball_box, *player_boxes] if b is not None])
     return Frame(img, ball_box, player_boxes)
+
+
+def compose_frame(ground: np.ndarray, grass: np.ndarray, look: Look, hom: np.ndarray, players: list[Player],
+                  ball_at: tuple[float, float, float, float] | None, near_h: float, k: float,
+                  rng: np.random.Generator, *, ball_shadow: tuple[float, float, float] | None = None) -> np.ndarray:
+    """The frame over its ground (float32 from :func:`~balldet.synth.pitch.render_ground`, changed in
+    place): shadows, goals, players and the ball (``cx, cy, r, ground y``; None: not drawn) back to
+    front, then the camera's finish; BGR uint8.
+
+    ball_shadow: ``(x, ground y, radius)`` of the ball's shadow when it is not the one under
+    ``ball_at`` (a ball high in the air casts a smaller one); default: under ``ball_at``, if any.
+    """
+    height, width = ground.shape[:2]
+    img = ground
+    # Shadows on the ground, then (anti-aliased drawing needs 8 bits) goals and objects back to front.
+    shadow = np.zeros((height, width), np.uint8)
+    sdx, sdy, strength = look.shadow
+    for p in players:
+        centre = fixed_point(p.fx + sdx * p.h, p.fy + 0.02 * p.h)
+        cv2.ellipse(shadow, centre, (round(8 * (0.45 * p.w + abs(sdx) * 0.5 * p.h)), round(8 * max(1.0, sdy * p.h))),
+                    0, 0, 360, 255, -1, cv2.LINE_AA, shift=3)
+    if ball_shadow is None and ball_at is not None:
+        ball_shadow = (ball_at[0], ball_at[3], ball_at[2])
+    if ball_shadow is not None:
+        cx, ground_y, r = ball_shadow
+        cv2.ellipse(shadow, fixed_point(cx + sdx * 2 * r, ground_y), (round(8 * r), round(8 * max(0.8, 0.4 * r))),
+                    0, 0, 360, 255, -1, cv2.LINE_AA, shift=3)
+    img *= (1 - strength / 255 * shadow.astype(np.float32) * grass)[..., None]
+    img = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    draw_goals(img, look, hom, near_h, k)
+    draw_in_depth_order(img, look, players, ball_at, rng)
+    return _finish(img, look, rng, k)
 
 
 def _clip(box: Box, width: int, height: int) -> Box:
