@@ -13,7 +13,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   [ -x "$venv/bin/python" ] || "$python_bin" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
   # pip (not uv/poetry): it finds the local torch wheels on the development machines.
-  "$venv/bin/python" -m pip install --quiet -c "$root/constraints.txt" -e "$root[test]"
+  "$venv/bin/python" -m pip install --quiet -c "$root/constraints.txt" -e "$root[test,export]"
   echo "$want" > "$stamp"
 fi
 export PATH="$venv/bin:$PATH"

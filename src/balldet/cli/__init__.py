@@ -9,7 +9,9 @@ import traceback
 import click
 from rich.markup import escape
 
-from balldet.cli import configs, datasets, evaluate, leaderboard, predict, run, sync, track  # noqa: F401  (registers commands)
+from balldet.cli import (  # noqa: F401  (registers commands)
+    configs, datasets, evaluate, export, leaderboard, predict, run, sync, track,
+)
 from balldet.cli.app import app, err
 from balldet.errors import BalldetError
 

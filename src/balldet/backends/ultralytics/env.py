@@ -1,6 +1,11 @@
 """Making ultralytics run with no network (settings it reads once, at import, and fonts it
 downloads), and without changing the process for whatever runs after it (:func:`ultralytics_call`).
 
+ultralytics never pip-installs anything here, downloads allowed or not: it would install a missing
+package (an exporter's ``onnx``, ``onnxslim``) into the environment of a running pipeline, on a
+machine with no network it waits for pip to fail. balldet's requirements (and its ``export`` extra)
+hold what it needs; a missing one is ultralytics' warning, or balldet's own error before it runs.
+
 Used by every backend that imports ultralytics (yolov5 imports it too). The environment variables
 take effect only if ultralytics has not been imported yet in this process; the settings and fonts
 are applied either way.
@@ -38,14 +43,18 @@ def configure_ultralytics(cache_dir: Path, *, allow_downloads: bool) -> None:
     config_dir = Path(cache_dir) / "ultralytics"
     if "ultralytics" not in sys.modules:
         os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
+        os.environ["YOLO_AUTOINSTALL"] = "false"
         if not allow_downloads:
             os.environ["YOLO_OFFLINE"] = "1"
-            os.environ["YOLO_AUTOINSTALL"] = "false"
     # torch is imported (by process_state) before ultralytics, whose import would otherwise choose
     # torch's thread count for the whole process; its process-wide settings are put back after.
     with process_state_kept(_ENV_SET_BY_ULTRALYTICS):
         import ultralytics
+        import ultralytics.utils.checks
         from ultralytics.utils import USER_CONFIG_DIR
+
+    # Read from the variable once, at import: also off when ultralytics was imported before balldet.
+    ultralytics.utils.checks.AUTOINSTALL = False
 
     ultralytics.settings.update(
         **_INTEGRATIONS_OFF,

@@ -16,10 +16,17 @@ were.
    itself are loaded this way.
 4. yolov5 downloads ``Arial.ttf`` into ``YOLOV5_CONFIG_DIR`` (read at import): during the import
    it points at ``<cache_dir>/yolov5``, where matplotlib's DejaVuSans is installed under that name.
+5. yolov5's ``export.py`` calls ``torch.onnx.export`` without saying which exporter; since torch 2.9
+   that is the ``torch.export``-based one, which needs ``onnxscript`` and traces another graph than
+   the TorchScript-based exporter export.py was written for (ultralytics' exporter asks for that one
+   by name). export.py gets a view of torch whose ``onnx.export`` defaults to ``dynamo=False``.
+   export.py is imported only when something is exported (:func:`import_yolov5_export`): it pulls in
+   pandas and torch's mobile optimizer.
 
 And the traps: ``train.run`` parses the real ``sys.argv``; yolov5 appends its package folder to
 ``sys.path`` and imports top-level ``models``/``utils``; its loggers build ClearML, W&B, Comet and
-Neptune loggers whenever those import; ``train.main`` runs a pip requirements check; it changes
+Neptune loggers whenever those import; ``train.main``, ``export.py`` and the loading of an exported
+model (``DetectMultiBackend``) run a pip requirements check; it changes
 process-wide settings (:mod:`balldet.backends.process_state`), which :func:`yolov5_call` puts back.
 """
 
@@ -128,6 +135,18 @@ def torch_for_yolov5() -> types.ModuleType:
         return torch.load(f, *args, **kwargs)  # looked up now: whatever wraps torch.load applies
 
     return _ModuleView(torch, load=load)
+
+
+def torch_for_yolov5_export() -> types.ModuleType:
+    """torch whose ``onnx.export`` is the TorchScript-based exporter unless told otherwise (5.)."""
+    import torch
+    import torch.onnx
+
+    def export(*args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("dynamo", False)
+        return torch.onnx.export(*args, **kwargs)
+
+    return _ModuleView(torch, onnx=_ModuleView(torch.onnx, export=export))
 
 
 # -- while yolov5 runs ------------------------------------------------------------------------------
@@ -239,7 +258,7 @@ def _patch() -> Yolov5Modules:
     loggers.SummaryWriter = lambda *args, **kwargs: None
     if _drop_integration_ads not in general.LOGGER.filters:
         general.LOGGER.addFilter(_drop_integration_ads)
-    for module in (train, val):
+    for module in (train, val, importlib.import_module("yolov5.models.common")):
         module.check_requirements = _no_requirements_check
     # Fonts: wherever yolov5's CONFIG_DIR is (also if yolov5 was imported before balldet).
     install_fonts(Path(general.CONFIG_DIR))
@@ -259,3 +278,14 @@ def import_yolov5(cache_dir: Path, *, allow_downloads: bool) -> Yolov5Modules:
     install_fonts(config_dir)
     with yolov5_call(), _pkg_resources_for_import(), _import_environment(config_dir):
         return _patch()
+
+
+def import_yolov5_export(cache_dir: Path, *, allow_downloads: bool) -> types.ModuleType:
+    """yolov5's ``export.py`` (imported once per process), with every fix of :func:`import_yolov5`
+    and its own (5.). Calls into it belong inside :func:`yolov5_call`."""
+    import_yolov5(cache_dir, allow_downloads=allow_downloads)
+    with yolov5_call():
+        export = importlib.import_module("yolov5.export")
+    export.torch = torch_for_yolov5_export()
+    export.check_requirements = _no_requirements_check
+    return export
