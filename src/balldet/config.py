@@ -138,9 +138,12 @@ class TrackingSection(BaseModel):
     max_gap: int = Field(default=12, ge=0, description="longest run of frames without a detection bridged by "
                          "interpolation (frames of a hidden or missed ball); longer gaps end the track")
     min_score: float = Field(default=0.01, ge=0, le=1, description="candidates scoring below this are ignored")
-    score_weight: float = Field(default=0.5, ge=0, description="how much a candidate's score adds to its worth "
-                                "(1 + score_weight * ln(score / min_score) per detection)")
-    start_cost: float = Field(default=5.0, ge=0, description="cost of starting a track: a run of detections "
+    break_even: float = Field(default=0.1, gt=0, lt=1, description="a candidate scoring this is as likely the "
+                              "ball as not: above it a detection adds to a track, below it costs (test_model uses "
+                              "the validation frames' best top-1 threshold when it has one)")
+    score_weight: float = Field(default=1.0, ge=0, description="weight of a detection's log-odds over break_even "
+                                "against the motion costs")
+    start_cost: float = Field(default=8.0, ge=0, description="cost of starting a track: a run of detections "
                               "must earn more than this to be believed (drops isolated false detections)")
     gap_cost: float = Field(default=0.3, ge=0, description="cost of each frame a track bridges without a detection "
                             "(keep max_gap * gap_cost below start_cost, or long gaps end the track)")

@@ -19,8 +19,10 @@ detections in increasing frame order, split into segments; the frames between tw
 segment are bridged (``interpolated``), frames outside every segment have no ball (``none``). Its
 value is
 
-* for each chosen detection of score ``s``: ``1 + score_weight * ln(s / min_score)`` (always
-  positive: a believable detection is worth taking);
+* for each chosen detection of score ``s``: ``score_weight * (logit(s) - logit(break_even))``:
+  a candidate scoring ``break_even`` is as likely the ball as not; above it a detection adds to the
+  track, below it costs (a run of weak candidates on a player is not worth following, and a weak
+  candidate on the ball's path is cheaper to bridge than to take);
 * for each step from detection ``a`` to ``b``, ``dt`` frames later: minus ``gap_cost`` per
   predicted frame skipped, minus the departure from constant velocity,
   ``min(turn_cost, (|p_b - (p_a + v_a dt)| / (motion_sigma dt))^2)`` where ``v_a`` is the velocity
@@ -37,7 +39,9 @@ in an earlier frame. The velocity ``v_a`` is taken from ``a``'s own best predece
 the search exact for a first-order model and a (standard) approximation for the velocity term.
 Cost: every pair of candidates at most ``max_gap + 1`` frames apart is looked at once.
 
-Interpolated positions that fall outside the frame are reported as ``none``: the ball left it.
+Bridged frames where the ball is outside the frame are ``none``: the straight line between the
+detections leaves it, or the motion before the gap and the motion after it both put the ball
+outside (it left and came back on the same side).
 """
 
 from __future__ import annotations
@@ -52,7 +56,6 @@ from balldet.tracks.candidates import Recording
 
 NONE, DETECTED, INTERPOLATED = 0, 1, 2
 SOURCE_NAMES = ("none", "detected", "interpolated")
-SCORE_FLOOR = 1e-3  # the reward's reference score when min_score is 0
 
 
 @dataclass
@@ -133,7 +136,7 @@ def best_path(rec: Recording, params: TrackingSection) -> tuple[np.ndarray, np.n
     segment (False: it starts a segment)."""
     if rec.candidates == 0:
         return np.empty(0, np.int64), np.empty(0, bool)
-    reward = 1 + params.score_weight * np.log(np.maximum(rec.score, 1e-12) / max(params.min_score, SCORE_FLOOR))
+    reward = params.score_weight * (_logit(rec.score) - _logit(np.array(params.break_even)))
     back, continues, last = _search(
         np.ascontiguousarray(rec.frame_of, np.int64), rec.frames[rec.frame_of].astype(np.float64),
         np.ascontiguousarray(rec.x, np.float64), np.ascontiguousarray(rec.y, np.float64),
@@ -204,6 +207,11 @@ def _search(k, t, x, y, half, reward, reach, max_speed, gap_cost, start_cost, tu
     return back, continues, prefix_node
 
 
+def _logit(score: np.ndarray) -> np.ndarray:
+    p = np.clip(score.astype(np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
 def _rows(rec: Recording, chosen: np.ndarray, continues: np.ndarray, spots: list) -> Track:
     m = len(rec.frames)
     x, y, score = np.full(m, np.nan), np.full(m, np.nan), np.full(m, np.nan)
@@ -211,15 +219,36 @@ def _rows(rec: Recording, chosen: np.ndarray, continues: np.ndarray, spots: list
     at = rec.frame_of[chosen]
     x[at], y[at], score[at] = rec.x[chosen], rec.y[chosen], rec.score[chosen]
     source[at] = DETECTED
-    for j in np.flatnonzero(continues):
+    t = rec.frames[at].astype(np.float64)
+    # each chosen detection's arrival velocity (NaN at a segment's first)
+    vx, vy = np.full(len(at), np.nan), np.full(len(at), np.nan)
+    steps = np.flatnonzero(continues)
+    vx[steps] = (x[at[steps]] - x[at[steps - 1]]) / (t[steps] - t[steps - 1])
+    vy[steps] = (y[at[steps]] - y[at[steps - 1]]) / (t[steps] - t[steps - 1])
+    for j in steps:
         k0, k1 = at[j - 1], at[j]
         if k1 - k0 < 2:
             continue
         between = np.arange(k0 + 1, k1)
-        w = (rec.frames[between] - rec.frames[k0]) / (rec.frames[k1] - rec.frames[k0])
+        tf = rec.frames[between].astype(np.float64)
+        w = (tf - t[j - 1]) / (t[j] - t[j - 1])
         bx = x[k0] + w * (x[k1] - x[k0])
         by = y[k0] + w * (y[k1] - y[k0])
-        inside = (bx >= 0) & (bx <= rec.width[between]) & (by >= 0) & (by <= rec.height[between])
+        inside = _inside(bx, by, rec, between)
+        # A ball that left the frame and came back on the same side is not on the straight line
+        # between: where the motion before the gap and the motion after it both put it outside the
+        # frame, it was out.
+        ways = []
+        if not np.isnan(vx[j - 1]):
+            ways.append(_inside(x[k0] + vx[j - 1] * (tf - t[j - 1]), y[k0] + vy[j - 1] * (tf - t[j - 1]), rec, between))
+        if j + 1 < len(at) and continues[j + 1]:
+            ways.append(_inside(x[k1] - vx[j + 1] * (t[j] - tf), y[k1] - vy[j + 1] * (t[j] - tf), rec, between))
+        if ways:
+            inside &= np.logical_or.reduce(ways)
         x[between[inside]], y[between[inside]] = bx[inside], by[inside]
         source[between[inside]] = INTERPOLATED
     return Track(rec.name, rec.frames, rec.stems, x, y, score, source, spots)
+
+
+def _inside(x: np.ndarray, y: np.ndarray, rec: Recording, frames: np.ndarray) -> np.ndarray:
+    return (x >= 0) & (x <= rec.width[frames]) & (y >= 0) & (y <= rec.height[frames])

@@ -7,7 +7,9 @@ longest run of consecutive frame numbers is at least :data:`MIN_RUN` frames (a s
 the frames of a recording between its runs are tracked as they are (missing frame numbers are time
 that passed). Scalars: ``track/<measure>`` for the track and ``track_top1/<measure>`` for the raw
 top-1 at the per-frame threshold chosen on the validation frames (or, without any, the one that
-suits it best on these frames, chosen with hindsight, and said in ``track_top1/threshold``).
+suits it best on these frames, chosen with hindsight, and said in ``track_top1/threshold``). The
+validation threshold is also the filter's ``break_even`` score: the score at which this model's
+top detection is as often the ball as not.
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ def track_metrics(clips: Sequence[tuple[Recording, Truth]], params: TrackingSect
     recordings = [rec for rec, _ in clips]
     truths = [truth for _, truth in clips]
     threshold = tau if tau is not None else best_top1_threshold(recordings, truths)
+    if tau is not None and 0 < tau < 1:
+        params = params.model_copy(update={"break_even": tau})
     tracked, top1 = [], []
     for rec, truth in clips:
         track = track_recording(rec, params)
