@@ -1,4 +1,5 @@
-"""`balldet predict`: a trained model's detections on frames, one ``<image stem>.txt`` per frame."""
+"""`balldet predict`: a trained model's detections on frames, one ``<image stem>.txt`` per frame, or
+on a recording (a video file), one ``<recording>_<frame:06d>.txt`` per frame."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import typer
 from balldet.cli.app import app, err, load_cli_settings, out
 from balldet.cli.evaluate import is_catalog_id
 from balldet.config import MAX_STRIDE
+from balldet.datasets.video import is_video
 from balldet.errors import UsageError
 
 RUN_RECORD = "run_record.json"
@@ -23,8 +25,10 @@ DEFAULT_CONF = 0.25  # as `yolo predict`; score mAP from predictions kept down t
 def predict(
     weights: Annotated[str, typer.Option("--weights", help="A local run (its id or folder), or a .pt weights file.")],
     source: Annotated[str, typer.Option("--source", help="A folder of frames (or a YOLO dataset folder with "
-                                        "images/), or a dataset id from the catalog or ClearML.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the <image stem>.txt files.")],
+                                        "images/), a dataset id from the catalog or ClearML, or a video file "
+                                        "(.mp4 .avi .mov .mkv .m4v .mpg .webm) named by its recording id.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the <image stem>.txt files (a video's: "
+                                          "<recording>_<frame:06d>.txt, frames numbered from 0).")],
     tile: Annotated[int | None, typer.Option("--slice", help="Predict tile by tile, tiles of this side in frame "
                                              "pixels (a multiple of 32); a sliced run's own tile by default.")] = None,
     overlap: Annotated[float | None, typer.Option("--overlap", help="Fraction of a tile its neighbour shares "
@@ -41,14 +45,18 @@ def predict(
     batch: Annotated[int, typer.Option("--batch", help="Frames (or tiles) per forward pass.")] = 16,
     device: Annotated[str | None, typer.Option("--device", help="cpu, 0, cuda:0 ... (default: the settings').")]
     = None,
+    every: Annotated[int, typer.Option("--every", help="With a video: predict frames 0, N, 2N, ... only.")] = 1,
 ) -> None:
-    """Predict frames with a trained model: whole, or tile by tile and merged (--slice)."""
+    """Predict frames (of a folder, a dataset or a video) with a trained model: whole, or tile by tile and
+    merged (--slice)."""
     from balldet.backends.registry import model_types
     from balldet.config import SlicingSection
-    from balldet.stages.predict import check_stems, frames_in, predict_frames
+    from balldet.stages.predict import check_stems, frames_in, predict_frames, predict_video
 
     settings = load_cli_settings()
     problems = _flag_problems(tile, overlap, imgsz, conf, batch, full_frame, no_slice, model_type, model_types())
+    if every < 1:
+        problems.append(("--every", f"{every}; give 1 (every frame) or more (every N-th frame)"))
     run = None
     weights_file: Path | None = None
     if Path(weights).suffix == ".pt" or Path(weights).is_file():
@@ -61,9 +69,13 @@ def predict(
         except UsageError as exc:
             problems += exc.problems
     source_is_folder = Path(source).expanduser().is_dir()
-    if not source_is_folder and not is_catalog_id(source):
-        problems.append(("--source", f"{source} is neither a folder of frames nor a dataset id; give a folder, or a "
-                         "32-hex id from `balldet datasets list`"))
+    source_is_video = is_video(source) and not source_is_folder
+    video = _checked_video(Path(source).expanduser(), problems) if source_is_video else None
+    if not source_is_video and every != 1:
+        problems.append(("--every", "only applies to a video source; leave it out, or give a video file"))
+    if not source_is_video and not source_is_folder and not is_catalog_id(source):
+        problems.append(("--source", f"{source} is neither a folder of frames, a video file nor a dataset id; give "
+                         "a folder, a video (.mp4, .avi, ...), or a 32-hex id from `balldet datasets list`"))
     if out_dir.exists() and not out_dir.is_dir():
         problems.append(("--out", f"{out_dir} is a file; give a folder (it is made when missing)"))
     if problems:
@@ -88,29 +100,86 @@ def predict(
     if slicing is None and (overlap is not None or full_frame):
         flag = "--overlap" if overlap is not None else "--full-frame"
         raise UsageError([(flag, "only applies to predicting tile by tile; add --slice <tile>")])
-    frames = frames_in(Path(source)) if source_is_folder else _dataset_frames(source)
-    if not frames:
-        raise UsageError([("--source", f"no frames in {source} (image files: .jpg, .png, ...)")])
-    check_stems(frames)
     how = f"tiles of {slicing.tile} px, overlap {slicing.overlap}" + (" + whole frame" if slicing.full_frame else "") \
         if slicing else "whole frames"
-    err.print(f"predicting {len(frames)} frames with {kind} weights {weights_file} ({how})", highlight=False)
-    started = time.monotonic()
-    last = [0.0]
+    options = dict(weights=weights_file, model_type=kind, cache_dir=settings.cache_dir,
+                   device=device or settings.device, slicing=slicing, imgsz=imgsz, conf=conf, batch_size=batch,
+                   progress=Progress())
+    if video is not None:
+        sampled = f", 1 in {every} predicted" if every > 1 else ""
+        err.print(f"predicting recording {video.recording} ({video.width}x{video.height}, {video.frames} frames"
+                  f"{sampled}) with {kind} weights {weights_file} ({how})", highlight=False)
+        count, boxes = _predict_recording(predict_video, video.path, out_dir, every=every, **options)
+    else:
+        frames = frames_in(Path(source)) if source_is_folder else _dataset_frames(source)
+        if not frames:
+            hint = _videos_hint(Path(source)) if source_is_folder else ""
+            raise UsageError([("--source", f"no frames in {source} (image files: .jpg, .png, ...){hint}")])
+        check_stems(frames)
+        err.print(f"predicting {len(frames)} frames with {kind} weights {weights_file} ({how})", highlight=False)
+        count, boxes = len(frames), predict_frames(frames, out_dir, **options)
+    out.print(f"{count} prediction files ({boxes} boxes at conf >= {conf}) written to {out_dir}", highlight=False)
 
-    def progress(done: int, total: int) -> None:
+
+def _predict_recording(predict_video, video: Path, out_dir: Path, **options) -> tuple[int, int]:
+    """predict_video, saying what a video cut short left behind: nothing (see stages.predict)."""
+    from balldet.datasets.video import TruncatedVideo
+    from balldet.errors import DatasetError
+
+    try:
+        return predict_video(video, out_dir, **options)
+    except TruncatedVideo as exc:
+        dropped = f" (the predictions of frames before {exc.frame} were dropped)" if exc.frame else ""
+        raise DatasetError(f"{exc.message}; no prediction file of it was written to {out_dir}{dropped}: a "
+                           "recording's predictions are written whole or not at all", fix=exc.fix) from exc
+
+
+class Progress:
+    """Frames done of the total, frames/s and the time left, on stderr: at most every few seconds,
+    and at the end. The clock starts at ``(0, total)``: once the model is loaded."""
+
+    EVERY_S = 5.0
+
+    def __init__(self) -> None:
+        self.started = self.last = time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if done == total or now - last[0] > 5:
-            last[0] = now
-            err.print(f"  {done}/{total} frames, {(now - started) / done:.2f} s a frame", highlight=False)
+        if done == 0:
+            self.started = self.last = now
+            return
+        if done < total and now - self.last < self.EVERY_S:
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-9)
+        left = f", {_duration((total - done) / rate)} left" if done < total else f" in {_duration(now - self.started)}"
+        err.print(f"  {done}/{total} frames, {rate:.1f} frames/s{left}", highlight=False)
 
-    boxes = predict_frames(
-        frames, out_dir, weights=weights_file, model_type=kind, cache_dir=settings.cache_dir,
-        device=device or settings.device, slicing=slicing, imgsz=imgsz, conf=conf, batch_size=batch,
-        progress=progress,
-    )
-    out.print(f"{len(frames)} prediction files ({boxes} boxes at conf >= {conf}) written to {out_dir}",
-              highlight=False)
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _checked_video(path: Path, problems: list):
+    """The video's RecordingInfo once it opens and its first frame decodes; else a problem of
+    ``--source`` (naming the file and what to do) and None."""
+    from balldet.datasets.video import VideoError, open_recording
+
+    try:
+        return open_recording(path)
+    except VideoError as exc:
+        fix = f"; {exc.fix}" if exc.fix else ""
+        problems.append(("--source", f"{exc.message}{fix}"))
+        return None
+
+
+def _videos_hint(folder: Path) -> str:
+    videos = sorted(p.name for p in folder.iterdir() if p.is_file() and is_video(p))
+    if not videos:
+        return ""
+    return f"; it holds {len(videos)} video(s) ({', '.join(videos[:3])}): give each as --source <video file>"
 
 
 def _flag_problems(tile, overlap, imgsz, conf, batch, full_frame, no_slice, model_type, known) -> list:

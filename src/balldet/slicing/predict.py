@@ -1,6 +1,8 @@
 """Sliced prediction: each frame predicted tile by tile at full resolution (and whole, when asked),
 the detections moved to frame pixels and merged, as sahi's ``get_sliced_prediction`` does.
 
+Frames come as image files or as BGR arrays already decoded (a video's frames).
+
 Differences from sahi, on purpose: a frame is read once, its tiles are views into it, and all
 tiles of a frame go through the model in one batch (``batch_size`` at most): tiles of one frame
 have one shape (see :func:`~balldet.slicing.tiles.tile_grid`), so the backends letterbox them alike
@@ -11,7 +13,7 @@ pixels (a square tile at its own size keeps the ball's every pixel); the whole f
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,7 +41,7 @@ def read_frame(path: Path) -> np.ndarray:
 
 def predict_sliced(
     wrapper: ModelWrapper,
-    images: Sequence[Path],
+    images: Iterable[Path | np.ndarray],
     *,
     tile: int,
     overlap: float,
@@ -48,7 +50,9 @@ def predict_sliced(
     batch_size: int = 32,
     merge: MergeRule | None = None,
 ) -> Iterator[Detections]:
-    """Detections of each frame of ``images``, in order, in frame pixels (see the module doc).
+    """Detections of each frame of ``images`` (files, or BGR uint8 ``(H, W, 3)`` arrays as
+    :func:`read_frame` gives them), in order, in frame pixels (see the module doc). Lazy: a frame is
+    read when its detections are asked for.
 
     ``merge`` says how the tiles' overlapping detections become one (NMS at IoU 0.5 per class by
     default: sahi's choice at low confidence thresholds)."""
@@ -56,9 +60,10 @@ def predict_sliced(
     if not wrapper.loaded:
         raise BackendError("predict_sliced() before load()")
     rule = merge if merge is not None else MergeRule()
-    for path in images:
+    for image in images:
+        frame = image if isinstance(image, np.ndarray) else read_frame(image)
         yield predict_frame(
-            wrapper, read_frame(path), tile=tile, overlap=overlap, full_frame=full_frame, image_size=image_size,
+            wrapper, frame, tile=tile, overlap=overlap, full_frame=full_frame, image_size=image_size,
             batch_size=batch_size, merge=rule,
         )
 
