@@ -295,3 +295,28 @@ def test_unreadable_videos_and_bad_every_before_anything_is_loaded(workspace, vi
                            "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     assert "it holds 1 video(s) (a.mp4): give each as --source <video file>" in result.stderr
+
+
+def test_bench_track_predict_part_runs_and_checks_the_outputs(tmp_path):
+    """bench/bench_track.py --part predict on a small video: both commands run, the files agree."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import NETGUARD, REPO
+
+    report = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench_track.py"), "--part", "predict", "--frames", "6", "--size",
+         "320x160", "--imgsz", "160", "--repeat", "1", "--batch", "1", "--max-ratio", "100", "--work",
+         str(tmp_path / "work"), "--json", str(report)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(NETGUARD), os.environ.get("PYTHONPATH", "")])},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    predict = json.loads(report.read_text())["parts"]["predict"]
+    agreement = predict["agreement"]
+    assert predict["strict"] and agreement["names_ok"] and agreement["files"] == 6
+    assert agreement["boxes_balldet"] == agreement["boxes_ultralytics"] > 0 and not agreement["frames_differing"]
+    assert len(predict["ratios"]) == 1 and "median ratio" in result.stdout
