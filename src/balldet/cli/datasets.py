@@ -160,6 +160,79 @@ def datasets_check(
         raise typer.Exit(1)
 
 
+@datasets_app.command("add")
+def datasets_add(
+    source: Annotated[Path, typer.Argument(help="A YOLO dataset folder (images/, labels/) or an ultralytics data.yaml "
+                                           "(its splits are merged into one dataset).", show_default=False)],
+    name: Annotated[str, typer.Option("--name", help="The dataset's name, e.g. class:ball-markup:our-004.",
+                                      show_default=False)],
+    version: Annotated[str, typer.Option("--version", help="Its version, x.y.z (a name+version that exists is "
+                                         "refused).", show_default=False)],
+    names: Annotated[
+        list[str] | None, typer.Option("--names", help="Class names in class-id order: ball,player or repeated "
+                                       "(default: the source's data.yaml names, else its dataset.json).")
+    ] = None,
+    tags: Annotated[list[str] | None, typer.Option("--tag", help="A tag, e.g. class:ball; repeat for several.")] = None,
+    link: Annotated[
+        bool, typer.Option("--link", help="Link the catalog to the source's images/ and labels/ folders instead of "
+                           "copying them (local catalog only; the folder must then stay as it is).")
+    ] = False,
+    allow_leakage: Annotated[
+        bool, typer.Option("--allow-leakage", help="Register it even when frames of it are in known datasets.")
+    ] = False,
+    allow_defects: Annotated[
+        bool, typer.Option("--allow-defects", help="Register it even with defects (the checks of `datasets check`).")
+    ] = False,
+    against: Annotated[
+        list[str] | None, typer.Option("--against", help="A dataset id to check leakage against; repeat for several "
+                                       "(with a server, besides those sharing its class: tag; offline every catalog "
+                                       "dataset is compared).")
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option("--project", help="With a server: the ClearML project of a new name (a new version "
+                                 "goes where its name is).")
+    ] = None,
+    frame_patterns: Annotated[
+        list[str] | None,
+        typer.Option("--frame-pattern", help="Regular expression on '<dataset name>/<file stem>' giving "
+                     "(?P<recording>...) and (?P<frame>...); repeat for several, first match wins "
+                     "(default: the frame_patterns setting)."),
+    ] = None,
+) -> None:
+    """Check a folder and register it as a dataset: into the local catalog, or as a ClearML Dataset with a server.
+
+    The folder passes the checks of `balldet datasets check` (defects refuse it unless --allow-defects) and a
+    leakage check against the known datasets (frames refuse it unless --allow-leakage); then it is copied (or
+    linked) into the catalog under a new id, or uploaded to the server. Prints the id to put in a config.
+    Exit code 2 on bad input, defects or leaks (nothing registered), 3 when the server cannot be used.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from balldet.registration import add_dataset
+
+    settings = load_cli_settings()
+    patterns = list(_frame_identity(frame_patterns).patterns)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        bars: dict[str, Any] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in bars:
+                bars[stage] = progress.add_task(stage, total=total)
+            progress.update(bars[stage], completed=done, total=total)
+
+        added = add_dataset(source, name=name, version=version, settings=settings, names=names, tags=tags or (),
+                            link=link, allow_leakage=allow_leakage, allow_defects=allow_defects,
+                            against=against or (), progress=on_progress, project=project, frame_patterns=patterns)
+    accepted = ", ".join(f"{kind} {count}" for kind, count in added.findings.items())
+    out.print(f"checked against {added.compared} known dataset(s); class names {','.join(added.names)} "
+              f"(from {added.names_from})" + (f"; accepted: {accepted}" if accepted else ""), highlight=False)
+    how = "linked" if added.linked else "stored"
+    out.print(f"added {added.id}  {added.label} ({added.number_samples} images), {how} in {added.where}"
+              + (f", parent {added.parent}" if added.parent else ""), highlight=False)
+    out.print(f"put in a config: {added.id}", highlight=False)
+
+
 def _frame_identity(patterns: list[str] | None) -> Any:
     """``--frame-pattern``, else the ``frame_patterns`` setting, else the built-in patterns: plain
     folders can be checked where there is no settings file at all."""

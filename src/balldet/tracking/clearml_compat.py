@@ -72,6 +72,30 @@ def dataset_parameters(dataset: Any) -> dict[str, Any]:
     return dataset._task.get_parameters_as_dict()
 
 
+def set_dataset_parameters(dataset: Any, parameters: dict[str, Any]) -> None:
+    """Set hyperparameters (``"<section>/<name>": value``) on a ClearML dataset's task, where the
+    team's datasets keep ``dataset_info.names`` and ``dataset_info.number_samples``. (``Dataset._task``:
+    a Dataset has no public setter for its task's parameters; ``Task.get_task`` on its id would need
+    the server, and a dataset being created is not on it yet.)"""
+    dataset._task.set_parameters(parameters)
+
+
+def dataset_artifact_file(dataset: Any, name: str) -> str | None:
+    """The local copy of the file artifact ``name`` of a ClearML dataset's task (downloaded into
+    ClearML's cache), or None when the task has no such artifact. (``Dataset._task``: the public
+    ``Dataset.get_metadata`` logs "Cannot find metadata" on the dataset's task when it is missing,
+    writing to a finalized dataset's log.)"""
+    artifact = dataset._task.artifacts.get(name)
+    return None if artifact is None else artifact.get_local_copy()
+
+
+def close_dataset_task(dataset: Any) -> None:
+    """Close the task of a dataset created in ClearML's offline mode: there ``Dataset.finalize`` does
+    nothing and leaves the task open, and one process cannot hold two open tasks. The closed session
+    can be imported later (``Dataset.import_offline_session``). (``Dataset._task``.)"""
+    dataset._task.close()
+
+
 # -- clearml's configuration, read and set for this process -------------------------------------------
 
 
