@@ -88,7 +88,8 @@ def test_foreign_folders_added_then_listed_validated_and_trained(workspace):
             assert (folder / "labels" / label.name).read_bytes() == label.read_bytes()
     assert sorted(p.name for p in (folder / "images").iterdir()) == sorted(
         p.name for split in ("train", "val") for p in (train.root / "images" / split).iterdir())
-    assert json.loads((workspace.catalog / test_id / "dataset.json").read_text())["tags"] == ["class:ball", "source:phone"]
+    tags = json.loads((workspace.catalog / test_id / "dataset.json").read_text())["tags"]
+    assert tags == ["class:ball", "source:phone"]
 
     listed = workspace.cli("datasets", "list", COLUMNS="250")
     assert listed.returncode == 0
@@ -459,8 +460,8 @@ def test_server_dataset_has_the_team_shape(server, tmp_path):
     assert dataset.version == "1.0.0" and dataset.project == "aicska/datasets"
     # the files as the local catalog would hold them: the splits merged, only images and labels
     files = sorted(entry["relative_path"] for entry in state["dataset_file_entries"])
-    expected = sorted([f"images/{p.name}" for split in ("train", "val") for p in (source.root / "images" / split).iterdir()]
-                      + [f"labels/{p.name}" for split in ("train", "val") for p in (source.root / "labels" / split).iterdir()])
+    expected = sorted(f"{kind}/{p.name}" for kind in ("images", "labels") for split in ("train", "val")
+                      for p in (source.root / kind / split).iterdir())
     assert files == expected
     # the fingerprint pack rides along as an artifact, and is remembered by id
     (artifact,) = [a for a in task["execution"]["artifacts"] if a["key"] == "balldet_fingerprints"]
@@ -489,7 +490,8 @@ def test_server_leak_found_from_the_pack_without_downloading(server, tmp_path):
         _register(settings, Path(second.argument), name="class:ball-markup:ul-001", version="1.0.0")
     message = str(refused.value)
     assert "3 frame(s) leak into 1 known dataset(s) (phone_ball_001-ver:1.0.0)" in message
-    assert "identical_image: images/val/copy_0.jpg: same bytes as phone_ball_001-ver:1.0.0/images/pitch_0001.jpg" in message
+    assert ("identical_image: images/val/copy_0.jpg: same bytes as phone_ball_001-ver:1.0.0/images/pitch_0001.jpg"
+            in message)
     assert {"partial_name": None, "tags": ["class:ball"], "only_completed": True} in answers.queries
     assert len(answers.created) == 1  # nothing was created for the refused one
     # now remembered by id: the artifact is not needed again

@@ -53,7 +53,7 @@ def _moved(finding: Finding, images: str, labels: str) -> Finding:
     return Finding(finding.kind, finding.dataset, f"{folder}/{rest}", finding.line, finding.message)
 
 
-def refusal(plan: Plan, report: CheckReport, leaks: list[Finding]) -> DatasetError | None:
+def refusal(plan: Plan, report: CheckReport, leaks: dict[str, list[Finding]]) -> DatasetError | None:
     """The error that refuses the dataset (None when it may be registered): every defect kind with
     examples unless ``allow_defects``, every leaking frame (the first few, then a count) unless ``allow_leakage``."""
     lines: list[str] = []
@@ -68,9 +68,9 @@ def refusal(plan: Plan, report: CheckReport, leaks: list[Finding]) -> DatasetErr
             lines.append(f"  {kind}: {count}  e.g. {shown}")
         fixes.append(f"repair the files (`balldet datasets check {plan.source.path}` lists them all), "
                      "or accept them with --allow-defects")
-    shown_leaks = [] if plan.allow_leakage else leaks
+    shown_leaks = [] if plan.allow_leakage else [f for found in leaks.values() for f in found]
     if shown_leaks:
-        into = sorted({_dataset_of(f) for f in shown_leaks})
+        into = sorted(leaks)
         lines.append(f"{len(shown_leaks)} frame(s) leak into {len(into)} known dataset(s) ({', '.join(into)}):")
         lines += [f"  {f.kind}: {f.file}: {f.message}" for f in shown_leaks[:LEAKS_SHOWN]]
         if len(shown_leaks) > LEAKS_SHOWN:
@@ -83,12 +83,6 @@ def refusal(plan: Plan, report: CheckReport, leaks: list[Finding]) -> DatasetErr
     return DatasetError("\n".join([head, *lines]), fix="; ".join(fixes))
 
 
-def _dataset_of(leak: Finding) -> str:
-    """The known dataset a leak finding names (its message ends with ``<label>/images/<file>``)."""
-    target = leak.message.rsplit(" ", 1)[-1]
-    return target.rsplit("/images/", 1)[0]
-
-
-def summary(report: CheckReport, leaks: list[Finding]) -> dict[str, int]:
+def summary(report: CheckReport, leaks: dict[str, list[Finding]]) -> dict[str, int]:
     """Findings accepted on registration, by kind (warnings, allowed defects, allowed leaks)."""
-    return CheckReport(findings=[*report.findings, *leaks]).counts
+    return CheckReport(findings=[*report.findings, *(f for found in leaks.values() for f in found)]).counts

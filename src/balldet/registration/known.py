@@ -89,13 +89,14 @@ def catalog_known(refs: list[DatasetRef], *, cache_dir: Path | None, progress: P
 
 
 def find_leaks(new: NewImages, known: list[Known], frames: FrameIdentity, *, progress: Progress | None = None
-               ) -> list[Finding]:
-    """Leakage findings of the new images against every dataset of ``known`` (see the module)."""
+               ) -> dict[str, list[Finding]]:
+    """Leakage findings of the new images, by the label of the known dataset they leak into (only
+    datasets with findings; see the module)."""
     rows = new.rows()
     identify = [frames.for_dataset(ref) for ref in new.refs]
     identities = [identify[k](name.rpartition(".")[0]) for k, name, _, _, _ in rows]
     label = new.refs[0].label if new.refs else ""
-    findings: list[Finding] = []
+    leaks: dict[str, list[Finding]] = {}
     for done, other in enumerate(known, start=1):
         found: dict[int, tuple[str, str]] = {}  # new image -> (kind, message)
         digests: dict[str, str] = {}
@@ -126,10 +127,11 @@ def find_leaks(new: NewImages, known: list[Known], frames: FrameIdentity, *, pro
                             f"{other.label}/images/{name}")
         for i in sorted(found):
             kind, message = found[i]
-            findings.append(Finding(kind, label, new.shown(rows[i][0], rows[i][1]), None, message))
+            shown = new.shown(rows[i][0], rows[i][1])
+            leaks.setdefault(other.label, []).append(Finding(kind, label, shown, None, message))
         if progress is not None:
             progress("leakage: known datasets", done, len(known))
-    return findings
+    return leaks
 
 
 def _named(known: Known) -> DatasetRef:
@@ -194,7 +196,8 @@ def pack_bytes(name: str, version: str, prints: Fingerprints, thumbs: list[np.nd
         digests=np.array(["" if d is None else d for d in prints.digests], dtype=str),
         dhashes=np.array([0 if h is None else h for h in prints.hashes], dtype=np.uint64),
         has_dhash=np.array([h is not None for h in prints.hashes], dtype=bool),
-        thumbs=np.array([blank if t is None else t for t in thumbs], dtype=np.uint8).reshape(-1, THUMB_SIZE, THUMB_SIZE),
+        thumbs=np.array([blank if t is None else t for t in thumbs], dtype=np.uint8).reshape(
+            -1, THUMB_SIZE, THUMB_SIZE),
         has_thumb=np.array([t is not None for t in thumbs], dtype=bool),
     )
     return buffer.getvalue()

@@ -10,10 +10,12 @@ expected to hold frames of the one before). A dataset with neither is refused un
 
 **Without downloading them.** A dataset's fingerprint pack (:mod:`balldet.registration.known`) comes
 from the local cache (the ``server_prints`` shelf of :mod:`balldet.cache`, keyed by dataset id: a
-finalized dataset never changes), else from the dataset's :data:`~balldet.tracking.clearml_registry.FINGERPRINTS_ARTIFACT`
-(attached by ``datasets add``; then cached), and only for a dataset that has neither, i.e. one not
-registered by balldet, is its local copy fetched through ClearML's cache (once: ClearML keeps it) and
-read like a catalog dataset.
+finalized dataset never changes), else from the dataset's artifact
+:data:`~balldet.tracking.clearml_registry.FINGERPRINTS_ARTIFACT` (attached by ``datasets add``; then
+cached), and only for a dataset that has neither, i.e. one not registered by balldet, is its local
+copy fetched through ClearML's cache (once: ClearML keeps it) and read like a catalog dataset. The
+first ``datasets add`` on a machine therefore fetches the team's older ``class:`` datasets that
+ClearML's cache does not hold yet (a machine that trained on them holds them already).
 
 **The new dataset** is uploaded from a staging folder of per-file links to the source's files (under
 the cache folder, removed afterwards): ``images/`` and ``labels/`` exactly as the local catalog would
@@ -70,12 +72,9 @@ def register_on_server(plan: Plan, settings: Settings, *, frames: FrameIdentity,
         raise refused
     staging = Path(tempfile.mkdtemp(prefix="add-", dir=_staging_root(settings)))
     try:
+        # the pack later checks compare with: every image's thumbnail (one more decode each, once)
         files = [ref.images_dir / name for ref, p in zip(new.refs, new.prints) for name in p.names]
-        pictures = all_thumbnails(files, progress=progress)
-        for (k, name), thumb in zip(((k, n) for k, p in enumerate(new.prints) for n in p.names), pictures):
-            new.thumbs[(k, name)] = thumb
-        merged = _merged_prints(new)
-        pack = pack_bytes(info.name, info.version, merged, pictures)
+        pack = pack_bytes(info.name, info.version, _merged_prints(new), all_thumbnails(files, progress=progress))
         (staging / "fingerprints.npz").write_bytes(pack)
         folder = staging / "dataset"
         _stage_links(plan, folder)
