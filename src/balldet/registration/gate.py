@@ -71,7 +71,8 @@ def refusal(plan: Plan, report: CheckReport, leaks: dict[str, list[Finding]]) ->
     shown_leaks = [] if plan.allow_leakage else [f for found in leaks.values() for f in found]
     if shown_leaks:
         into = sorted(leaks)
-        lines.append(f"{len(shown_leaks)} frame(s) leak into {len(into)} known dataset(s) ({', '.join(into)}):")
+        frames = len({f.file for f in shown_leaks})
+        lines.append(f"{frames} frame(s) leak into {len(into)} known dataset(s) ({', '.join(into)}):")
         lines += [f"  {f.kind}: {f.file}: {f.message}" for f in shown_leaks[:LEAKS_SHOWN]]
         if len(shown_leaks) > LEAKS_SHOWN:
             lines.append(f"  ... and {len(shown_leaks) - LEAKS_SHOWN} more")

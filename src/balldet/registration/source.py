@@ -95,6 +95,9 @@ def plan_addition(source: Path, *, name: str, version: str, names: Sequence[str]
 
     ``catalog``: the local catalog the dataset goes into (offline), where its name and version must be
     new and the ``against`` ids must be; None with a server (asked later, the server being checked first)."""
+    # one name, tag or id given as a plain string is one entry, not a sequence of letters
+    names, tags, against = (
+        [value] if isinstance(value, str) else value for value in (names, tags, against))
     problems: list[tuple[str, str]] = []
     if link and catalog is None:
         problems.append(("--link", "only for the local catalog: a server dataset holds its files; leave --link out"))
