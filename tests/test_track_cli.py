@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from test_slicing_predict import ultralytics_weights  # noqa: F401  (the fixture)
 from test_tracks_filter import FIRST, H, REC, W, straight, write_frames
 
 
@@ -118,3 +119,38 @@ def test_every_bad_option_at_once(workspace, tmp_path):
     assert result.returncode == 2
     for flag in ("--predictions", "--size", "--out", "--video", "--max-speed", "--max-gap", "--static-fraction"):
         assert f"{flag}:" in result.stderr, flag
+
+
+def test_predict_track_predicts_a_video_and_follows_the_ball_in_one_go(workspace, tmp_path, ultralytics_weights):
+    video = video_file(tmp_path / f"{REC}.mp4", 12, size=(320, 192))
+    out = tmp_path / "predictions"
+    result = workspace.cli("predict", "--weights", str(ultralytics_weights), "--source", str(video), "--out",
+                           str(out), "--track")
+    assert result.returncode == 0, result.stderr
+    assert "conf >= 0.01" in result.stdout  # --track predicts down to the tracker's min_score
+    table = rows(out / "track.csv")
+    assert [int(r["frame"]) for r in table] == list(range(12))
+    assert {r["recording"] for r in table} == {REC}
+    # the same track as `balldet track` makes of the files predict wrote
+    again = workspace.cli("track", "--predictions", str(out), "--source", str(video), "--out",
+                          str(tmp_path / "again.csv"))
+    assert again.returncode == 0, again.stderr
+    assert rows(tmp_path / "again.csv") == table
+
+
+def test_bench_track_runs_and_checks_its_track(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "bench_track.py"), "--part", "track", "--track-frames", "3000",
+         "--repeat", "1", "--min-fps", "1", "--json", str(tmp_path / "bench.json")],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    numbers = json.loads((tmp_path / "bench.json").read_text())["parts"]["track"]
+    assert numbers["frames"] == 3000 and numbers["within_2px"] >= 0.95
+    assert "frames/s" in result.stdout

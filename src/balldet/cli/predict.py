@@ -18,6 +18,7 @@ from balldet.datasets.video import is_video
 from balldet.errors import UsageError
 
 RUN_RECORD = "run_record.json"
+TRACK_FILE = "track.csv"  # what --track writes into --out
 DEFAULT_CONF = 0.25  # as `yolo predict`; score mAP from predictions kept down to 0.001
 
 
@@ -38,14 +39,18 @@ def predict(
     no_slice: Annotated[bool, typer.Option("--no-slice", help="Predict whole frames, also for a sliced run.")] = False,
     imgsz: Annotated[int | None, typer.Option("--imgsz", help="Image size the model predicts at (tiles: the tile "
                                               "size by default; frames: the backend's).")] = None,
-    conf: Annotated[float, typer.Option("--conf", help="Keep boxes scoring at least this (0.001 for mAP).")]
-    = DEFAULT_CONF,
+    conf: Annotated[float | None, typer.Option("--conf", help="Keep boxes scoring at least this (0.001 for mAP) "
+                                               "[default: 0.25; with --track the tracker's min_score, 0.01].")]
+    = None,
     model_type: Annotated[str | None, typer.Option("--model_type", help="The backend of a .pt file (told from the "
                                                    "file when left out).")] = None,
     batch: Annotated[int, typer.Option("--batch", help="Frames (or tiles) per forward pass.")] = 16,
     device: Annotated[str | None, typer.Option("--device", help="cpu, 0, cuda:0 ... (default: the settings').")]
     = None,
     every: Annotated[int, typer.Option("--every", help="With a video: predict frames 0, N, 2N, ... only.")] = 1,
+    track: Annotated[bool, typer.Option("--track", help="Also follow the ball (as `balldet track`): one position "
+                                        "per frame in <out>/track.csv, with the run's tracking: section or the "
+                                        "defaults.")] = False,
 ) -> None:
     """Predict frames (of a folder, a dataset or a video) with a trained model: whole, or tile by tile and
     merged (--slice)."""
@@ -54,6 +59,13 @@ def predict(
     from balldet.stages.predict import check_stems, frames_in, predict_frames, predict_video
 
     settings = load_cli_settings()
+    tracking = None
+    if conf is None:
+        conf = DEFAULT_CONF
+        if track:
+            from balldet.config import TrackingSection
+
+            conf = TrackingSection().min_score
     problems = _flag_problems(tile, overlap, imgsz, conf, batch, full_frame, no_slice, model_type, model_types())
     if every < 1:
         problems.append(("--every", f"{every}; give 1 (every frame) or more (every N-th frame)"))
@@ -81,6 +93,8 @@ def predict(
     if problems:
         raise UsageError(problems)
 
+    if track:
+        tracking = _run_tracking(run.folder) if run is not None and run.folder is not None else None
     if run is not None:
         weights_file, kind, run_slicing = run.weights, run.model_type, run.slicing
         if model_type and model_type != kind:
@@ -119,6 +133,35 @@ def predict(
         err.print(f"predicting {len(frames)} frames with {kind} weights {weights_file} ({how})", highlight=False)
         count, boxes = len(frames), predict_frames(frames, out_dir, **options)
     out.print(f"{count} prediction files ({boxes} boxes at conf >= {conf}) written to {out_dir}", highlight=False)
+    if track:
+        _track(out_dir, video.path if video is not None else None,
+               Path(source) if source_is_folder else None if video is not None else _dataset_folder(source), tracking)
+
+
+def _track(out_dir: Path, video: Path | None, frames_folder: Path | None, tracking) -> None:
+    """`balldet track` on what was just predicted: <out>/track.csv."""
+    from balldet.config import TrackingSection
+    from balldet.stages.track import Sizes, counts, read_predictions, track_all
+    from balldet.stages.predict import frames_in
+    from balldet.tracks.output import write_track_csv
+
+    params = tracking or TrackingSection()
+    sizes = Sizes(video=video) if video is not None else Sizes(folder={p.stem: p for p in frames_in(frames_folder)})
+    recordings = read_predictions(out_dir, sizes, params)
+    tracks = track_all(recordings, params)
+    write_track_csv(out_dir / TRACK_FILE, tracks)
+    for t in tracks:
+        c = counts(t)
+        out.print(f"{t.recording}: {c['detected']} detected, {c['interpolated']} interpolated, {c['none']} without a "
+                  "ball", highlight=False)
+    out.print(f"track written to {out_dir / TRACK_FILE}", highlight=False)
+
+
+def _dataset_folder(dataset_id: str) -> Path:
+    from balldet.cli.evaluate import dataset_ref
+
+    ref = dataset_ref(dataset_id)
+    return ref.images_folder if getattr(ref, "images_folder", None) else ref.path
 
 
 def _predict_recording(predict_video, video: Path, out_dir: Path, **options) -> tuple[int, int]:
@@ -230,6 +273,7 @@ class RunWeights:
     weights: Path
     model_type: str
     slicing: Any  # the run's SlicingSection, or None
+    folder: Path | None = None
 
 
 def run_weights(run_dir: Path) -> RunWeights:
@@ -241,24 +285,36 @@ def run_weights(run_dir: Path) -> RunWeights:
     if not weights or not Path(weights).is_file():
         raise UsageError([("--weights", f"run {manifest.run_id} has no trained weights (it stopped before "
                            "train_model, or trained nothing); give a finished run or a .pt file")])
-    return RunWeights(Path(weights), manifest.request.model_type, _run_slicing(Path(run_dir)))
+    return RunWeights(Path(weights), manifest.request.model_type, _run_slicing(Path(run_dir)), Path(run_dir))
+
+
+def _run_tracking(run_dir: Path) -> Any:
+    """The tracking section of the config a run was started with, or None."""
+    from balldet.config import TrackingSection
+
+    return _run_section(run_dir, "tracking", TrackingSection)
 
 
 def _run_slicing(run_dir: Path) -> Any:
     """The slicing section of the config a run was started with (its run record keeps the text)."""
+    from balldet.config import SlicingSection
+
+    return _run_section(run_dir, "slicing", SlicingSection)
+
+
+def _run_section(run_dir: Path, name: str, model: Any) -> Any:
+    """A section of the config a run was started with (its run record keeps the text), or None."""
     import yaml
 
     from pydantic import ValidationError
-
-    from balldet.config import SlicingSection
 
     try:
         record = json.loads((run_dir / RUN_RECORD).read_text())
         config = yaml.safe_load(record["config"]["content"]) or {}
     except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
         return None
-    section: Any = config.get("slicing") if isinstance(config, dict) else None
+    section: Any = config.get(name) if isinstance(config, dict) else None
     try:
-        return SlicingSection.model_validate(section) if section is not None else None
+        return model.model_validate(section) if section is not None else None
     except ValidationError:
         return None  # the run validated its config; a record that reads otherwise was edited
