@@ -49,16 +49,45 @@ def test_readme_command_runs(workspace, args):
         for image in (workspace.catalog / args[args.index("--dataset") + 1] / "images").iterdir():
             (folder / f"{image.stem}.txt").write_text("")
     if args[0] == "predict":
-        # the example's weights (an untrained yolov8n, as ultralytics saves one) and folder of frames
+        # the example's weights (an untrained yolov8n, as ultralytics saves one) and its frames: a folder
+        # copied from the synthetic datasets, or a video written with OpenCV
         make_ultralytics_weights(workspace.root / args[args.index("--weights") + 1], workspace.cache)
-        assert workspace.cli("datasets", "synth", "--images", "2").returncode == 0
-        frames = workspace.root / args[args.index("--source") + 1]
-        shutil.copytree(next(workspace.catalog.glob("*/images")), frames)
+        source = workspace.root / args[args.index("--source") + 1]
+        if source.suffix == ".mp4":
+            write_video(source, 7)
+            every = int(args[args.index("--every") + 1]) if "--every" in args else 1
+            expected = {f"{source.stem}_{k:06d}" for k in range(0, 7, every)}
+        else:
+            assert workspace.cli("datasets", "synth", "--images", "2").returncode == 0
+            shutil.copytree(next(workspace.catalog.glob("*/images")), source)
+            expected = {p.stem for p in source.iterdir()}
+    if args[0] == "track":
+        # a recording's video and the per-frame predictions of it (a ball moving across)
+        source = workspace.root / args[args.index("--source") + 1]
+        write_video(source, 30)
+        predictions = workspace.root / args[args.index("--predictions") + 1]
+        predictions.mkdir(parents=True)
+        for k in range(30):
+            (predictions / f"{source.stem}_{k:06d}.txt").write_text(f"0 {0.1 + 0.02 * k:.4f} 0.5 0.03 0.05 0.6\n")
     result = workspace.cli(*args)
     assert result.returncode == 0, result.stderr
     if args[0] == "predict":
         out = workspace.root / args[args.index("--out") + 1]
-        assert {p.stem for p in out.glob("*.txt")} == {p.stem for p in frames.iterdir()}
+        assert {p.stem for p in out.glob("*.txt")} == expected
+    if args[0] == "track":
+        lines = (workspace.root / args[args.index("--out") + 1]).read_text().splitlines()
+        assert len(lines) == 31 and lines[5].endswith(",detected")
+
+
+def write_video(path, frames: int, size=(320, 192)) -> None:
+    import cv2
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, size)
+    for k in range(frames):
+        writer.write(np.full((size[1], size[0], 3), (40, 110 + 3 * k, 40), np.uint8))
+    writer.release()
 
 
 def make_ultralytics_weights(path, cache) -> None:
@@ -83,24 +112,28 @@ def test_repository_configs_follow_the_team_layout():
 @pytest.mark.parametrize("name", REPO_CONFIGS)
 def test_repository_config_validates_and_uses_synthetic_datasets(workspace, name):
     from balldet.config import load_config_file
-    from balldet.synth.catalog import SYNTH_DATASET_IDS, WIDE_DATASET_IDS
+    from balldet.synth.catalog import CLIP_DATASET_IDS, SYNTH_DATASET_IDS, WIDE_DATASET_IDS
 
     backend = name.split("/")[2]
     shutil.copytree(REPO / "configs", workspace.configs, dirs_exist_ok=True)
     config = load_config_file(REPO / "configs" / name)
-    wide = config.slicing is not None  # the sliced examples run on the wide frames
-    synth = ["datasets", "synth", "--images", "2", *(["--wide"] if wide else [])]
+    used = [*config.test_data.datasets, *config.train_ids, *config.val_ids]
+    # the sliced examples run on the wide frames, the tracking ones on the clips
+    kind = "--wide" if config.slicing is not None else "--clips" if set(used) & set(CLIP_DATASET_IDS.values()) \
+        else None
+    synth = ["datasets", "synth", "--images", "2" if kind != "--clips" else "30", *([kind] if kind else [])]
     assert workspace.cli(*synth).returncode == 0  # its ids are looked up
     result = workspace.cli("configs", "validate", name, "--model-type", backend)
     assert result.returncode == 0, result.stderr
-    used = [*config.test_data.datasets, *config.train_ids, *config.val_ids]
-    assert set(used) <= set((WIDE_DATASET_IDS if wide else SYNTH_DATASET_IDS).values())
+    known = {"--wide": WIDE_DATASET_IDS, "--clips": CLIP_DATASET_IDS, None: SYNTH_DATASET_IDS}[kind]
+    assert set(used) <= set(known.values())
 
 
 @pytest.mark.parametrize(
     "args",
     [[], ["run"], ["configs"], ["configs", "validate"], ["configs", "schema"], ["configs", "list"],
-     ["datasets"], ["datasets", "synth"], ["datasets", "list"], ["predict"]],
+     ["datasets"], ["datasets", "synth"], ["datasets", "list"], ["datasets", "add"], ["predict"], ["track"],
+     ["export"], ["label"]],
     ids=lambda a: " ".join(a) or "balldet",
 )
 def test_help_everywhere(workspace, args):
