@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from balldet.frame_patterns import DEFAULT_FRAME_PATTERNS, valid_frame_patterns
 from balldet.errors import SettingsError
@@ -71,6 +71,10 @@ class Settings(BaseModel):
     # ClearML pipeline of each model type (default: the model type): the team's leaderboards are
     # each one pipeline's runs table, so every run of a backend goes into the same pipeline.
     pipeline_names: dict[str, str] = Field(default_factory=dict)
+    # Label Studio (`balldet label push` / `label pull`): the server's address and an API token. The token
+    # is a SecretStr: printing the settings, or an error about them, shows asterisks, never the token.
+    label_studio_url: str = ""
+    label_studio_token: SecretStr = SecretStr("")
 
     _check_patterns = field_validator("frame_patterns")(valid_frame_patterns)
 
