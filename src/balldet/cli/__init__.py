@@ -10,7 +10,7 @@ import click
 from rich.markup import escape
 
 from balldet.cli import (  # noqa: F401  (registers commands)
-    configs, datasets, evaluate, export, label_tools, leaderboard, predict, run, sync, track,
+    configs, datasets, evaluate, export, label_pick, label_tools, leaderboard, predict, run, sync, track,
 )
 from balldet.cli.app import app, err
 from balldet.errors import BalldetError
