@@ -323,6 +323,20 @@ def test_bad_input_is_named_at_once_and_nothing_is_written(scene, tmp_path):
     assert [p.name for p in existing.iterdir()] == ["something.txt"]
 
 
+def test_a_frame_that_does_not_decode_is_left_out_and_said(scene, tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    exported = Path(scene[1][-1])
+    for name in sorted(p.name for p in exported.glob(f"{R_CLIP_KRASNODAR_DYNAMO}_*.jpg"))[:3]:
+        shutil.copy(exported / name, folder / name)
+    (folder / f"{R_CLIP_KRASNODAR_DYNAMO}_012100.jpg").write_bytes(b"\xff\xd8 not a picture")
+    result = pick(scene, tmp_path / "batch", 3, sources=["--source", str(folder)])
+    assert result.returncode == 0, result.stderr
+    assert f"{R_CLIP_KRASNODAR_DYNAMO}_012100" not in stems(tmp_path / "batch")
+    all_row = next(line for line in result.stdout.splitlines() if "│ all" in line)
+    assert [cell.strip() for cell in all_row.split("│")[3:-1]] == ["4", "0", "0", "0", "0", "1", "3"]
+
+
 # --------------------------------------------------------------------------- the parts, in-process
 
 

@@ -34,7 +34,7 @@ from balldet.labelling.pick_select import Candidate, select
 from balldet.labelling.pick_sources import Source
 from balldet.labelling.pick_write import PickedFrame, write_pick
 from balldet.slicing.predict import predict_sliced
-from balldet.stages.predict import frame_batches, framework_conf, load_model
+from balldet.stages.predict import framework_conf, load_model
 from balldet.stages.test_model import ball_class
 from balldet.tracks.filter import SOURCE_NAMES, track_recording
 from balldet.tracks.on_dataset import recording_from_detections
@@ -218,15 +218,23 @@ def _decoded(index: int, source: Source, stride: int) -> Iterator[tuple[tuple[_F
 
 def _first_way(wrapper: Any, decoded: Iterator, request: PickRequest) -> Iterator[tuple[Any, Any, Detections]]:
     """``(key, image, detections)`` in order: whole frames ``batch_size`` to a forward pass (frames of
-    one shape), or each frame's tiles merged; read ahead while the model predicts."""
+    one shape, as :func:`balldet.stages.predict.frame_batches` makes them), or each frame's tiles
+    merged; read ahead while the model predicts. A file that does not decode has no detections."""
     way = request.ways[0]
     per_batch = 1 if way is not None else request.batch_size
-    for keys, images in frame_batches(read_ahead(decoded, per_batch), per_batch):
-        readable = [k for k, image in enumerate(images) if image is not None]
-        found = _predict(wrapper, [images[k] for k in readable], way, request)
-        by_key = dict(zip(readable, found))
-        for k, (key, image) in enumerate(zip(keys, images)):
-            yield key, image, by_key.get(k, Detections.empty())
+    keys: list = []
+    images: list = []
+    for key, image in read_ahead(decoded, per_batch):
+        if images and (image is None or len(images) >= per_batch or image.shape != images[0].shape):
+            yield from zip(keys, images, _predict(wrapper, images, way, request))
+            keys, images = [], []
+        if image is None:
+            yield key, None, Detections.empty()
+            continue
+        keys.append(key)
+        images.append(image)
+    if images:
+        yield from zip(keys, images, _predict(wrapper, images, way, request))
 
 
 def _predict(wrapper: Any, images: list, way: Way, request: PickRequest) -> list[Detections]:
@@ -278,7 +286,7 @@ def _track_parts(frames: list[_Frame], tracked: Tracked, request: PickRequest, b
     for key, rows in tracked.items():
         if key not in wanted:
             continue
-        rows = sorted(rows, key=lambda row: row[0])
+        rows = sorted({row[0]: row for row in reversed(rows)}.values(), key=lambda row: row[0])  # a number once
         numbers = np.array([row[0] for row in rows], np.int64)
         rec = recording_from_detections(key[1], numbers, [frame_name(key[1], n) for n in numbers],
                                         [row[1] for row in rows], [row[2] for row in rows], [row[3] for row in rows],
