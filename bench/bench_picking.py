@@ -6,13 +6,14 @@ On the synthetic clips (``balldet datasets synth --clips``: 640x384 frames of a 
   (registered with ``balldet.registration.add_dataset``, as ``balldet datasets add`` does);
 * a pool of unlabelled frames: every frame of the other two training clips, as folders of images
   without labels (the frames a team would have exported from new recordings);
-* a model trained on the start set alone (seeded, from scratch, CPU);
+* a model trained on the start set alone (seeded, from scratch, CPU, ``--start-epochs``);
 * ``--count`` frames of the pool picked by ``balldet label pick`` with that model (the command
   itself, in a subprocess, every catalog dataset known), against as many drawn at random from the
   pool with the same seed;
 * each set of frames, with its TRUE labels from the synthetic datasets, registered as a dataset and
-  added to the start set; a model trained from scratch on start + picked and one on start + random,
-  with the same seed and budget (``--epochs``);
+  added to the start set; the start model trained on further on start + picked and on start + random,
+  with the same seed and budget (``--epochs``; ``--from-scratch``: new models instead, trained as the
+  start model was);
 * all three tested on the clip test dataset (two clips no training set has; the validation clip
   gives the top-1 threshold): mAP@0.5, AP_dist@4px and the ball measures of balldet's evaluator, and
   the ball-track measures (``track/...``: within the ball's diameter, accuracy; ``track_top1/...``).
@@ -21,7 +22,8 @@ Over ``--seeds`` seeds (the seed of the training, of ``label pick``'s ties and o
 it prints every figure per seed, the means, and the ratio picked / random measured in the same run.
 Nothing is asserted: the figures are the result, whichever way they come out.
 
-Run: ``python bench/bench_picking.py [--seeds 3] [--epochs 20] [--start 40] [--count 40] [--json out.json]``;
+Run: ``python bench/bench_picking.py [--seeds 3] [--start-epochs 60] [--epochs 20] [--start 40] [--count 40]
+[--from-scratch] [--json out.json]``;
 ``--quick`` is a smoke run (tiny clips, one epoch, one seed) that a test runs. Exit status 0, 2 on
 bad options.
 """
@@ -54,7 +56,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--frames", type=int, default=250, help="frames per clip (default 250: 10 s)")
     parser.add_argument("--start", type=int, default=40, help="labelled frames to start from (default 40)")
     parser.add_argument("--count", type=int, default=40, help="frames picked / drawn from the pool (default 40)")
-    parser.add_argument("--epochs", type=int, default=20, help="epochs of every training (default 20)")
+    parser.add_argument("--start-epochs", type=int, default=60, help="epochs of the start model (default 60)")
+    parser.add_argument("--epochs", type=int, default=20, help="epochs of the start model's training on start + "
+                        "picked and start + random (default 20)")
+    parser.add_argument("--from-scratch", action="store_true", help="train new models on start + picked and start + "
+                        "random, with --start-epochs, instead of training the start model on")
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0 .. N-1 (default 3)")
     parser.add_argument("--min-gap", type=int, default=None,
                         help="label pick's --min-gap (default: pool frames / (2 x count), at least 1)")
@@ -64,10 +70,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
     args = parser.parse_args(argv)
     if args.quick:
-        args.frames, args.start, args.count, args.epochs, args.seeds = 30, 8, 8, 1, 1
-    if args.frames < 25 or not 1 <= args.start <= args.frames or args.count < 1 or args.epochs < 1 or args.seeds < 1:
+        args.frames, args.start, args.count, args.start_epochs, args.epochs, args.seeds = 30, 8, 8, 1, 1, 1
+    if (args.frames < 25 or not 1 <= args.start <= args.frames or min(args.count, args.epochs, args.start_epochs,
+                                                                         args.seeds) < 1):
         parser.error("--frames must be at least 25 (a track needs a second of frames), --start between 1 and "
-                     "--frames, --count, --epochs and --seeds at least 1")
+                     "--frames, --count, --start-epochs, --epochs and --seeds at least 1")
     if args.count > 2 * args.frames:
         parser.error(f"--count {args.count} is more than the pool's {2 * args.frames} frames")
 
@@ -75,7 +82,8 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     bench = Bench(work, args)
     rows = [bench.seed_run(seed) for seed in range(args.seeds)]
-    results = {"frames_per_clip": args.frames, "start": args.start, "count": args.count, "epochs": args.epochs,
+    results = {"frames_per_clip": args.frames, "start": args.start, "count": args.count,
+               "start_epochs": args.start_epochs, "epochs": args.epochs, "from_scratch": args.from_scratch,
                "seeds": args.seeds, "min_gap": bench.min_gap, "imgsz": IMGSZ, "runs": rows,
                "minutes": (time.perf_counter() - started) / 60}
     print_table(results)
@@ -148,7 +156,7 @@ class Bench:
 
         out = self.work / f"seed{seed}"
         log(f"seed {seed}: training on the start set ({self.args.start} frames) ...")
-        start_model, scores = self.train_and_test([self.start], seed, out / "start")
+        start_model, scores = self.train_and_test([self.start], seed, out / "start", self.args.start_epochs)
         row = {"seed": seed, "start": scores}
         log(f"seed {seed}: label pick {self.args.count} of the pool's {len(self.truth)} frames ...")
         picked = self.pick(start_model, seed, out / "batch")
@@ -166,7 +174,10 @@ class Bench:
             added = [self.register(images, ref, f"class:ball-markup:bench-{arm}-{k + 1:03d}", catalog)
                      for k, (ref, images) in enumerate(refs.values())]
             log(f"seed {seed}: training on start + {len(chosen)} {arm} frames ...")
-            _, row[arm] = self.train_and_test([self.start, *added], seed, out / arm)
+            if self.args.from_scratch:
+                _, row[arm] = self.train_and_test([self.start, *added], seed, out / arm, self.args.start_epochs)
+            else:
+                _, row[arm] = self.train_and_test([self.start, *added], seed, out / arm, self.args.epochs, start_model)
         row["picked_frames"] = stems
         return row
 
@@ -182,7 +193,9 @@ class Bench:
         with open(out / "report.csv") as handle:
             return [line.split(",")[1] for line in handle.read().splitlines()[1:]]
 
-    def train_and_test(self, train: list, seed: int, out: Path) -> tuple[Path, dict]:
+    def train_and_test(self, train: list, seed: int, out: Path, epochs: int, model: Path | None = None,
+                       ) -> tuple[Path, dict]:
+        """Train (from scratch, or on from ``model``'s weights) and test; (the weights, the figures)."""
         from balldet.config import PipelineConfig
         from balldet.datasets.prepared import PreparedData
         from balldet.stages.convert_data import convert_data
@@ -193,7 +206,8 @@ class Bench:
         config = PipelineConfig(
             tags=["bench"], model_type="ultralytics", train_data={"datasets": [r.id for r in train]},
             val_data={"datasets": [self.val.id]}, test_data={"datasets": [self.test.id]},
-            train_config={**TRAIN, "epochs": self.args.epochs}, seed=seed, tracking={"max_speed": 20},
+            train_config={**TRAIN, "epochs": epochs, **({"model": str(model)} if model else {})}, seed=seed,
+            tracking={"max_speed": 20},
         )
         data = PreparedData(train=train, val=[self.val], test=[self.test], class_names=["ball"])
         backend = dict(cache_dir=self.work / "cache", device="cpu", allow_downloads=False)
@@ -212,10 +226,12 @@ def print_table(results: dict) -> None:
     import numpy as np
 
     runs = results["runs"]
-    print(f"label pick against random: start {results['start']} frames, + {results['count']} picked or random of "
-          f"{2 * results['frames_per_clip']} pool frames, {results['epochs']} epochs (yolov8n from scratch, imgsz "
-          f"{results['imgsz']}, CPU), --min-gap {results['min_gap']}, {results['seeds']} seed(s), "
-          f"{results['minutes']:.0f} min")
+    how = (f"new models, {results['start_epochs']} epochs" if results["from_scratch"] else
+           f"the start model trained on for {results['epochs']} epochs")
+    print(f"label pick against random: start {results['start']} frames (yolov8n from scratch, "
+          f"{results['start_epochs']} epochs), + {results['count']} picked or random of "
+          f"{2 * results['frames_per_clip']} pool frames ({how}); imgsz {results['imgsz']}, CPU, --min-gap "
+          f"{results['min_gap']}, {results['seeds']} seed(s), {results['minutes']:.0f} min")
     print(f"{'measure':<22}" + "".join(f"{'seed ' + str(r['seed']):>26}" for r in runs) + f"{'mean':>26}"
           f"{'picked/random':>15}")
     print(f"{'':<22}" + f"{'start random picked':>26}" * (len(runs) + 1))

@@ -283,7 +283,8 @@ def test_the_same_seed_picks_the_same_batch(picked, scene, tmp_path):
 
 def test_spread_and_min_gap_shape_the_batch(scene, tmp_path):
     """Six frames of two videos with a huge spread: the recordings take turns while their scores are
-    within the spread's reach (the first two picks); picks of one recording are 8 frames apart or more."""
+    within the spread's reach (the first two picks); picks of one recording are 8 frames apart or more.
+    Without spread the order is the score's."""
     result = pick(scene, tmp_path / "spread", 6, "--min-gap", "8", "--spread", "1000000", sources=scene[1][:4])
     assert result.returncode == 0, result.stderr
     frames = read_batch(tmp_path / "spread").frames
@@ -294,10 +295,14 @@ def test_spread_and_min_gap_shape_the_batch(scene, tmp_path):
     for numbers in per_recording.values():
         numbers.sort()
         assert len(numbers) == 1 or min(np.diff(numbers)) >= 8, numbers
-    by_score = pick(scene, tmp_path / "by-score", 6, "--spread", "0", sources=scene[1][:4])
+    # by score alone; with tiles of 160 px compared with whole frames (pre-annotations: whole frames)
+    by_score = pick(scene, tmp_path / "by-score", 6, "--spread", "0", "--slice", "160", sources=scene[1][:4])
     assert by_score.returncode == 0, by_score.stderr
-    scores = [f.score for f in read_batch(tmp_path / "by-score").frames]
+    assert "whole frames and tiles of 160 px" in by_score.stderr
+    frames = read_batch(tmp_path / "by-score").frames
+    scores = [f.score for f in frames]
     assert scores == sorted(scores, reverse=True)
+    assert all("slice" in f.reasons for f in frames) and any(f.reasons["slice"] > 0 for f in frames)
 
 
 def test_bad_input_is_named_at_once_and_nothing_is_written(scene, tmp_path):

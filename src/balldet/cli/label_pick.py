@@ -107,8 +107,8 @@ def pick(
     if not problems:
         planned, left = planned_left(sources, every, numbered_frames(known_refs, identity))
         if left < count:
-            problems.append(("--count", f"{count} frames asked for, but only {left} of the {planned} candidate frames "
-                             "are left once those already in a known dataset are left out; ask for at most "
+            problems.append(("--count", f"{count} frame(s) asked for, but only {left} of the {planned} candidate "
+                             "frames are left once those already in a known dataset are left out; ask for at most "
                              f"{left}, or give more --source, or a smaller --every"))
     if problems:
         raise UsageError(problems)

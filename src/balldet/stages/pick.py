@@ -116,7 +116,7 @@ def pick_frames(request: PickRequest, out: Path, *, progress: Progress | None = 
     live_before = live
     live = [k for k in live if frames[k].left_out is None]
     if len(live) < request.count:
-        raise UsageError([("--count", f"{request.count} frames asked for, but only {len(live)} candidate(s) are left "
+        raise UsageError([("--count", f"{request.count} frame(s) asked for, but only {len(live)} candidate(s) are left "
                            f"({_left_out_text(frames)}); ask for at most {len(live)}, or give more "
                            "--source, or a smaller --every")])
     position = {k: c for c, k in enumerate(live_before)}
@@ -127,7 +127,7 @@ def pick_frames(request: PickRequest, out: Path, *, progress: Progress | None = 
     selection = select(candidates, request.count, min_gap=request.min_gap, spread=request.spread, seed=request.seed,
                        close=close_live, duplicates=lambda i, j: _duplicates(frames[live[i]], frames[live[j]]))
     if len(selection.picked) < request.count:
-        raise UsageError([("--count", f"{request.count} frames asked for, but only {len(selection.picked)} of the "
+        raise UsageError([("--count", f"{request.count} frame(s) asked for, but only {len(selection.picked)} of the "
                            f"{len(live)} candidates left can be picked {request.min_gap} or more frames apart "
                            f"(--min-gap) and without near-duplicates ({selection.too_close} too close, "
                            f"{selection.duplicate} duplicates of a pick); ask for fewer, or lower --min-gap")])
@@ -326,7 +326,7 @@ def _left_out_text(frames: list[_Frame]) -> str:
              "near_duplicate": "near-duplicates of known images", "repeated": "given twice",
              "unreadable": "unreadable"}
     shown = [f"{n} {words[kind]}" for kind in LEFT_OUT if (n := sum(f.left_out == kind for f in frames))]
-    return f"of the {len(frames)} candidate frames " + (", ".join(shown) if shown else "none")
+    return f"of the {len(frames)} candidate frames: " + (", ".join(shown) if shown else "none")
 
 
 # --------------------------------------------------------------------------- the picked frames
