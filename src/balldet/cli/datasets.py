@@ -226,11 +226,12 @@ def datasets_add(
                             against=against or (), progress=on_progress, project=project, frame_patterns=patterns)
     accepted = ", ".join(f"{kind} {count}" for kind, count in added.findings.items())
     out.print(f"checked against {added.compared} known dataset(s); class names {','.join(added.names)} "
-              f"(from {added.names_from})" + (f"; accepted: {accepted}" if accepted else ""), highlight=False)
+              f"(from {added.names_from})" + (f"; accepted: {accepted}" if accepted else ""), highlight=False,
+              soft_wrap=True)  # one line each, however long the paths: scripts read them
     how = "linked" if added.linked else "stored"
     out.print(f"added {added.id}  {added.label} ({added.number_samples} images), {how} in {added.where}"
-              + (f", parent {added.parent}" if added.parent else ""), highlight=False)
-    out.print(f"put in a config: {added.id}", highlight=False)
+              + (f", parent {added.parent}" if added.parent else ""), highlight=False, soft_wrap=True)
+    out.print(f"put in a config: {added.id}", highlight=False, soft_wrap=True)
 
 
 def _frame_identity(patterns: list[str] | None) -> Any:
