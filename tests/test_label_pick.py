@@ -213,6 +213,7 @@ def test_never_a_known_frame_nor_two_near_duplicates(picked):
     # every other candidate was pickable, and is in the batch
     assert f"{R_CLIP_CSKA_AKHMAT}_{8:06d}" in chosen and f"{R_CLIP_KRASNODAR_DYNAMO}_012018" in chosen
     assert "picked" in fourth.stdout and f"written to {batch}" in fourth.stdout
+    assert "looks the same (dHash distance" in fourth.stdout and f"{OTHER_RECORDING}_000777.jpg" in fourth.stdout
 
 
 def test_report_rows_match_batch_json_and_every_file_is_there(picked):

@@ -179,6 +179,11 @@ def _summary(result, sources) -> None:
     out.print(table)
     out.print(f"skipped while picking: {result.too_close} too close in time to a pick (--min-gap), "
               f"{result.duplicate} near-duplicate(s) of a pick", highlight=False)
+    alike = [f for f in frames if f.left_out in ("identical", "near_duplicate")]
+    for f in alike[:3]:
+        out.print(f"  left out {f.stem}: {f.detail}", highlight=False)
+    if len(alike) > 3:
+        out.print(f"  ... and {len(alike) - 3} more", highlight=False)
 
 
 class _HashProgress:

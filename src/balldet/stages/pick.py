@@ -142,7 +142,8 @@ def pick_frames(request: PickRequest, out: Path, *, progress: Progress | None = 
 
 def class_names(wrapper: Any) -> list[str]:
     """The class names the loaded model carries (ultralytics' and yolov5's models both keep them as
-    ``names``, a dict or list by class id); ``class0, ...`` where a model has none."""
+    ``names``, a dict or list by class id; a gap in a dict is ``class<k>``); ``["ball"]`` where a
+    model has none."""
     names = getattr(getattr(wrapper, "_model", None), "names", None)
     if isinstance(names, dict) and names:
         return [str(names.get(k, f"class{k}")) for k in range(max(int(k) for k in names) + 1)]
