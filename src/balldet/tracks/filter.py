@@ -153,9 +153,10 @@ def best_path(rec: Recording, params: TrackingSection) -> tuple[np.ndarray, np.n
     return chosen_nodes, continues[chosen_nodes]
 
 
-# Compiled (numba): the search visits every pair of candidates a few frames apart, ~300 pairs a frame,
-# which plain Python or per-frame numpy calls do at a few thousand frames a second; compiled, reading
-# the prediction files is what takes the time. ``cache=True`` keeps the machine code beside the module.
+# Compiled (numba): the search visits every pair of candidates a few frames apart, ~300 pairs a frame.
+# Written as ~30 numpy calls a frame it took 2.9-3.4 s for 100 000 frames (call overhead, not
+# arithmetic), as long as reading the 100 000 prediction files; compiled it takes 0.7 s.
+# ``cache=True`` keeps the machine code beside the module (numba falls back to its user cache).
 @njit(cache=True)
 def _search(k, t, x, y, half, reward, reach, max_speed, gap_cost, start_cost, turn_cost, inv_sigma2):
     n = len(k)
