@@ -12,8 +12,8 @@ On the synthetic clips (``balldet datasets synth --clips``: 640x384 frames of a 
 * ``--count`` frames of the pool picked by ``balldet label pick`` with that model (the command
   itself, in a subprocess, every catalog dataset known), against as many drawn at random from the
   pool with the same seed;
-* each set of frames, with its TRUE labels from the synthetic datasets, registered as a dataset and
-  added to the start set; the start model trained on further on start + picked and on start + random,
+* each set of frames, with its TRUE labels from the synthetic datasets, registered with the start
+  set as one dataset; the start model trained on further on start + picked and on start + random,
   with the same seed and budget (``--epochs``; ``--from-scratch``: new models instead, trained as the
   start model was) -- the labels a labeller would return, added to what the model knew;
 * all three tested on the clip test dataset (two clips no training set has; the validation clip
@@ -125,33 +125,37 @@ class Bench:
         first = synth.get(CLIP_TRAIN_IDS[0])
         images = first.image_files()
         step = len(images) / args.start
-        chosen = [images[int(k * step)] for k in range(args.start)]
-        self.start = self.register(chosen, first, "class:ball-markup:bench-start-001", self.known)
+        self.start_frames = [(image, first.label_file(image)) for image in
+                             (images[int(k * step)] for k in range(args.start))]
+        self.start = self.register(self.start_frames, "class:ball-markup:bench-start-001", self.known)
         # the pool: the other training clips' frames, images only, a folder per clip
         self.pool: list[Path] = []
-        self.truth: dict[str, tuple[Path, object]] = {}  # stem -> (image, the synthetic dataset with its label)
+        self.truth: dict[str, tuple[Path, Path]] = {}  # stem -> (image, its true label file)
         for dataset_id in CLIP_TRAIN_IDS[1:]:
             ref = synth.get(dataset_id)
             folder = work / "pool" / ref.name
             folder.mkdir(parents=True)
             for image in ref.image_files():
                 shutil.copy(image, folder / image.name)
-                self.truth[image.stem] = (image, ref)
+                self.truth[image.stem] = (image, ref.label_file(image))
             self.pool.append(folder)
         self.min_gap = args.min_gap if args.min_gap is not None else max(1, len(self.truth) // (2 * args.count))
 
-    def register(self, images: list[Path], ref, name: str, catalog) -> object:
-        """``images`` with their labels from ``ref`` as a dataset of ``catalog`` (balldet's own
-        registration: the checks, leakage against the catalog, a copy)."""
+    def register(self, frames: list[tuple[Path, Path]], name: str, catalog) -> object:
+        """``(image, label file)`` pairs as one dataset of ``catalog`` (balldet's own registration: the
+        checks, leakage against the catalog, a copy). One dataset, whatever the frames' origins: the
+        trainer reads a layout's frames in path order, and the links' names come from dataset ids,
+        which registration draws at random -- start + picked as two datasets trained in another order
+        from one run to the next."""
         from balldet.registration import add_dataset
         from balldet.settings import load_settings
 
         source = Path(tempfile.mkdtemp(prefix="source-", dir=self.work))
         (source / "images").mkdir()
         (source / "labels").mkdir()
-        for image in images:
+        for image, label in frames:
             shutil.copy(image, source / "images" / image.name)
-            shutil.copy(ref.label_file(image), source / "labels" / f"{image.stem}.txt")
+            shutil.copy(label, source / "labels" / f"{image.stem}.txt")
         settings = load_settings().model_copy(update={"catalog_dir": catalog.root})
         added = add_dataset(source, name=name, version="1.0.0", settings=settings, names=["ball"])
         shutil.rmtree(source)
@@ -176,17 +180,13 @@ class Bench:
         row["overlap"] = len(set(stems) & set(drawn))
         for arm, chosen in (("random", drawn), ("picked", stems)):
             catalog = LocalCatalog(out / f"catalog-{arm}")  # apart from the known one: the next pick must not see it
-            refs = {}
-            for stem in chosen:
-                image, ref = self.truth[stem]
-                refs.setdefault(ref.id, (ref, []))[1].append(image)
-            added = [self.register(images, ref, f"class:ball-markup:bench-{arm}-{k + 1:03d}", catalog)
-                     for k, (ref, images) in enumerate(refs.values())]
+            both = self.register(self.start_frames + [self.truth[stem] for stem in chosen],
+                                 f"class:ball-markup:bench-{arm}-001", catalog)
             log(f"seed {seed}: training on start + {len(chosen)} {arm} frames ...")
             if self.args.from_scratch:
-                _, row[arm] = self.train_and_test([self.start, *added], seed, out / arm, self.args.start_epochs)
+                _, row[arm] = self.train_and_test([both], seed, out / arm, self.args.start_epochs)
             else:
-                _, row[arm] = self.train_and_test([self.start, *added], seed, out / arm, self.args.epochs, start_model)
+                _, row[arm] = self.train_and_test([both], seed, out / arm, self.args.epochs, start_model)
         row["picked_frames"] = stems
         return row
 
