@@ -96,6 +96,18 @@ def close_dataset_task(dataset: Any) -> None:
     dataset._task.close()
 
 
+def wait_for_repository_detection(task: Any, timeout: float = 300.0) -> None:
+    """Let the thread ``Task.init`` starts to detect the repository finish before writing to the task.
+
+    Offline, that thread re-reads task.json and writes it back with the script; ``set_user_properties``
+    writes the same file without taking the lock the thread holds, so a property written while the
+    thread is between its read and its write is lost (seen on a loaded machine: a run's
+    ``seen_in_training`` property missing from its record). ``Task.close`` waits for the thread
+    anyway, so waiting earlier costs nothing. (``Task._wait_for_repo_detection``; the public
+    ``Task.get_requirements`` waits too, but also reads the requirements.)"""
+    task._wait_for_repo_detection(timeout=timeout)
+
+
 # -- clearml's configuration, read and set for this process -------------------------------------------
 
 
