@@ -108,7 +108,8 @@ class Bench:
 
     def __init__(self, work: Path, args: argparse.Namespace) -> None:
         from balldet.datasets.catalog import LocalCatalog
-        from balldet.synth.catalog import CLIP_TEST_IDS, CLIP_TRAIN_IDS, CLIP_VAL_IDS, synthesize_clips
+        from balldet.synth.catalog import synthesize_clips
+        from balldet.synth.inventory import CLIP_TEST_IDS, CLIP_TRAIN_IDS, CLIP_VAL_IDS
 
         self.work, self.args = work, args
         self.env = {"BALLDET_SETTINGS_FILE": str(REPO / "settings.toml"), "BALLDET_CATALOG_DIR": str(work / "catalog"),

@@ -72,7 +72,7 @@ def run_way(key: str, backend: str, catalog, epochs_for_frames: int, work: Path,
     from balldet.stages.convert_data import convert_data
     from balldet.stages.test_model import test_model
     from balldet.stages.train_model import train_model
-    from balldet.synth.catalog import WIDE_TEST_IDS, WIDE_TRAIN_IDS
+    from balldet.synth.inventory import WIDE_TEST_IDS, WIDE_TRAIN_IDS
     from balldet.tracking.reporter import Reporter
 
     way = WAYS[key]

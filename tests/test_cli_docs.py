@@ -112,7 +112,7 @@ def test_repository_configs_follow_the_team_layout():
 @pytest.mark.parametrize("name", REPO_CONFIGS)
 def test_repository_config_validates_and_uses_synthetic_datasets(workspace, name):
     from balldet.config import load_config_file
-    from balldet.synth.catalog import CLIP_DATASET_IDS, SYNTH_DATASET_IDS, WIDE_DATASET_IDS
+    from balldet.synth.inventory import CLIP_DATASET_IDS, SYNTH_DATASET_IDS, WIDE_DATASET_IDS
 
     backend = name.split("/")[2]
     shutil.copytree(REPO / "configs", workspace.configs, dirs_exist_ok=True)

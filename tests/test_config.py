@@ -165,7 +165,7 @@ def test_cli_validate_looks_the_datasets_up(workspace, tiny_catalog):
     assert "not in the local catalog" in result.stderr
     shutil.rmtree(workspace.catalog)
     shutil.copytree(tiny_catalog, workspace.catalog)
-    from balldet.synth.catalog import synth_dataset_id
+    from balldet.synth.inventory import synth_dataset_id
 
     train = synth_dataset_id("class:ball-markup:our-001", "1.0.0")
     held_out = synth_dataset_id("soccernet_ball_001", "1.0.2")

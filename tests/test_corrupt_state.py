@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from balldet.synth.catalog import synth_dataset_id
+from balldet.synth.inventory import synth_dataset_id
 
 CONFIG = "aicska/object_detection/ultralytics/ball/251130_0000_corrupt.yaml"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from balldet.synth.catalog import synth_dataset_id
+from balldet.synth.inventory import synth_dataset_id
 from balldet.pipeline.spec import STAGE_NAMES
 from balldet.tracking.offline_records import read_offline_task
 from conftest import make_workspace

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from balldet.datasets.catalog import LocalCatalog
-from balldet.synth.catalog import synth_dataset_id
+from balldet.synth.inventory import synth_dataset_id
 from balldet.datasets.yolo import image_size, read_labels
 
 DATASET = synth_dataset_id("class:ball-markup:our-001", "1.0.0")

@@ -17,7 +17,7 @@ from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY, FrameIdentity
 from balldet.frame_patterns import DEFAULT_FRAME_PATTERNS
 from balldet.datasets.resolver import DatasetResolver
 from balldet.datasets.splits import split_by_recording
-from balldet.synth.catalog import R_CSKA_BALTIKA
+from balldet.synth.inventory import R_CSKA_BALTIKA
 from balldet.errors import ConfigError, DatasetError
 from balldet.stages.get_config import LoadedConfig
 from balldet.stages.prepare_data import prepare_data

@@ -27,7 +27,7 @@ from balldet.labelling.pick import (
 )
 from balldet.labelling.pick_known import picture_of
 from balldet.labelling.pick_select import Candidate, select
-from balldet.synth.catalog import R_CLIP_CSKA_AKHMAT, R_CLIP_KRASNODAR_DYNAMO, R_CLIP_SPARTAK_ROSTOV
+from balldet.synth.inventory import R_CLIP_CSKA_AKHMAT, R_CLIP_KRASNODAR_DYNAMO, R_CLIP_SPARTAK_ROSTOV
 from balldet.synth.clips import make_clip, render_clip_frame
 from conftest import make_workspace
 

@@ -10,7 +10,8 @@ import pytest
 from balldet.config import PipelineConfig
 from balldet.datasets.catalog import LocalCatalog
 from balldet.datasets.prepared import PreparedData
-from balldet.synth.catalog import synth_dataset_id, synthesize
+from balldet.synth.catalog import synthesize
+from balldet.synth.inventory import synth_dataset_id
 from balldet.stages.convert_data import convert_data
 from balldet.stages.test_model import test_model as run_test_stage
 from balldet.stages.train_model import train_model

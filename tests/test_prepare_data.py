@@ -15,7 +15,7 @@ from balldet.config import PipelineConfig
 from balldet.datasets.resolver import DatasetResolver
 from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY as frame_identity
 from balldet.datasets.splits import split_by_recording
-from balldet.synth.catalog import synth_dataset_id
+from balldet.synth.inventory import synth_dataset_id
 from balldet.errors import DatasetError
 from balldet.stages.convert_data import convert_data
 from balldet.stages.prepare_data import prepare_data

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from balldet.synth.catalog import synth_dataset_id
+from balldet.synth.inventory import synth_dataset_id
 
 TRAIN = synth_dataset_id("20240416-Russian_Cup-CSKA_Moscow-vs-Baltika_Kaliningrad-01-001", "1.0.0")
 VAL = synth_dataset_id("class:ball-markup:tagme-001-02", "1.0.2")

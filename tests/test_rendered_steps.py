@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from balldet.synth.catalog import synth_dataset_id
+from balldet.synth.inventory import synth_dataset_id
 from balldet.pipeline.request import RunRequest
 from balldet.settings import load_settings
 from balldet.pipeline.spec import STAGE_NAMES

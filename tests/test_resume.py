@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from balldet.synth.catalog import synth_dataset_id
+from balldet.synth.inventory import synth_dataset_id
 from balldet.pipeline.spec import STAGE_NAMES
 from test_e2e_cli import tree_digest
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from balldet.synth.catalog import synth_dataset_id
+from balldet.synth.inventory import synth_dataset_id
 from balldet.errors import TrackingError
 from balldet.settings import load_settings
 from balldet.tracking.server import ServerConfig, api_overrides, check_server, resolve_server

@@ -37,7 +37,7 @@ def run_metrics(ws, config_name: str, model_type: str) -> tuple[dict, Path]:
 
 def sliced_learns_where_whole_frames_do_not(ws, model_type: str, tmp_path: Path, *, images: int, at_least: float,
                                             predict: bool = True) -> None:
-    from balldet.synth.catalog import WIDE_TEST_IDS
+    from balldet.synth.inventory import WIDE_TEST_IDS
 
     assert ws.cli("datasets", "synth", "--wide", "--images", str(images)).returncode == 0
     sliced_name = CONFIGS[model_type]

@@ -88,7 +88,7 @@ def pushed_repo_url(tmp_path: Path) -> str:
 
 
 def test_dry_run_writes_and_compiles_every_step_without_a_server(workspace, pushed_repo_url, tmp_path):
-    from balldet.synth.catalog import synth_dataset_id
+    from balldet.synth.inventory import synth_dataset_id
 
     dataset = synth_dataset_id("20240416-Russian_Cup-CSKA_Moscow-vs-Baltika_Kaliningrad-01-001", "1.0.0")
     workspace.write_config("c.yaml", {

@@ -15,14 +15,8 @@ from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY
 import balldet.synth.catalog as synth_module
 from balldet.datasets.catalog import LocalCatalog
 from balldet.datasets.dataset import DatasetRef
-from balldet.synth.catalog import (
-    SYNTH_DATASET_IDS,
-    SYNTH_DATASETS,
-    frame_stem,
-    plan_frames,
-    synth_dataset_id,
-    synthesize,
-)
+from balldet.synth.catalog import frame_stem, plan_frames, synthesize
+from balldet.synth.inventory import SYNTH_DATASET_IDS, SYNTH_DATASETS, synth_dataset_id
 from balldet.synth.render import make_look, render_frame
 from balldet.errors import BalldetError
 

@@ -17,7 +17,8 @@ from balldet.datasets.catalog import LocalCatalog
 from balldet.datasets.dataset import DatasetRef
 from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY
 from balldet.errors import BalldetError
-from balldet.synth.catalog import (
+from balldet.synth.catalog import CLIPS_FILE, TRUTH_FILE, synthesize_clips, write_clip_videos
+from balldet.synth.inventory import (
     CLIP_DATASET_IDS,
     CLIP_DATASETS,
     CLIP_FIRST_FRAMES,
@@ -25,15 +26,11 @@ from balldet.synth.catalog import (
     CLIP_TEST_IDS,
     CLIP_TRAIN_IDS,
     CLIP_VAL_IDS,
-    CLIPS_FILE,
     SYNTH_DATASET_IDS,
     SYNTH_RECORDINGS,
-    TRUTH_FILE,
     WIDE_DATASET_IDS,
     WIDE_DATASETS,
     synth_dataset_id,
-    synthesize_clips,
-    write_clip_videos,
 )
 from balldet.synth.clips import (
     CLIP_FRAMES,

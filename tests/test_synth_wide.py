@@ -18,6 +18,13 @@ from balldet.datasets.frames import DEFAULT_FRAME_IDENTITY
 from balldet.errors import BalldetError
 from balldet.synth.catalog import (
     GENERATOR,
+    PlannedFrame,
+    plan_frames,
+    render_wide_planned,
+    synthesize,
+    synthesize_wide,
+)
+from balldet.synth.inventory import (
     SYNTH_DATASET_IDS,
     SYNTH_RECORDINGS,
     WIDE_DATASET_IDS,
@@ -25,12 +32,7 @@ from balldet.synth.catalog import (
     WIDE_TEST_IDS,
     WIDE_VAL_IDS,
     WIDE_TRAIN_IDS,
-    PlannedFrame,
-    plan_frames,
-    render_wide_planned,
     synth_dataset_id,
-    synthesize,
-    synthesize_wide,
 )
 from balldet.synth.wide import BALL_PX, WIDE_SIZE, make_wide_camera, render_wide_frame
 

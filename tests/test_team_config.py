@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from balldet.synth.catalog import synth_dataset_id
+from balldet.synth.inventory import synth_dataset_id
 from conftest import REPO
 
 MISSION_EXAMPLE = Path(__file__).parent / "data" / "mission_example.yaml"

@@ -5,7 +5,6 @@ makes of the prediction files the run saved."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,8 @@ import yaml
 
 from balldet.config import TrackingSection
 from balldet.datasets.catalog import LocalCatalog
-from balldet.synth.catalog import CLIP_TEST_IDS, SYNTH_DATASET_IDS, synthesize, synthesize_clips
+from balldet.synth.catalog import synthesize, synthesize_clips
+from balldet.synth.inventory import CLIP_TEST_IDS, SYNTH_DATASET_IDS
 from balldet.stages.track import Sizes, read_predictions, track_all
 from balldet.tracks.measures import Truth, best_top1_threshold, measure, read_truth
 from test_slicing_predict import ultralytics_weights  # noqa: F401  (the fixture)

@@ -14,7 +14,7 @@ from balldet.backends.yolo_layout import YoloLayoutConverter, build_yolo_layout
 from balldet.config import PipelineConfig
 from balldet.datasets.catalog import LocalCatalog
 from balldet.datasets.prepared import FrameRef, PreparedData
-from balldet.synth.catalog import synth_dataset_id
+from balldet.synth.inventory import synth_dataset_id
 from balldet.stages.convert_data import convert_data
 from test_e2e_cli import tree_digest
 

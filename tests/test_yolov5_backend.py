@@ -23,7 +23,7 @@ from balldet.backends.yolov5.compat import yolov5_root
 from balldet.boxes import Detections
 from balldet.datasets.catalog import LocalCatalog
 from balldet.datasets.prepared import FrameRef, PreparedData
-from balldet.synth.catalog import synth_dataset_id
+from balldet.synth.inventory import synth_dataset_id
 from balldet.backends.registry import get_dataset_converter, get_model_wrapper
 
 HAD_TRAPZ = hasattr(numpy, "trapz")
