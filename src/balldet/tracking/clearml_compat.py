@@ -103,8 +103,9 @@ def wait_for_repository_detection(task: Any, timeout: float = 300.0) -> None:
     writes the same file without taking the lock the thread holds, so a property written while the
     thread is between its read and its write is lost (seen on a loaded machine: a run's
     ``seen_in_training`` property missing from its record). ``Task.close`` waits for the thread
-    anyway, so waiting earlier costs nothing. (``Task._wait_for_repo_detection``; the public
-    ``Task.get_requirements`` waits too, but also reads the requirements.)"""
+    anyway, so waiting earlier costs little: the detection no longer overlaps the task's work.
+    (``Task._wait_for_repo_detection``; the public ``Task.get_requirements`` waits too, but also
+    reads the requirements.)"""
     task._wait_for_repo_detection(timeout=timeout)
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from balldet.tracking import clearml_compat
-
 
 class Reporter:
     """What a stage may record. This one records nothing: for a stage called outside a pipeline."""
@@ -47,5 +45,4 @@ class ClearMLReporter(Reporter):
 
     def properties(self, values: dict[str, str]) -> None:
         """User properties: editable on a task of any status (a running pipeline's included)."""
-        clearml_compat.wait_for_repository_detection(self.task)
         self.task.set_user_properties(**values)

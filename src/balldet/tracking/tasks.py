@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from balldet.tracking import clearml_compat
 from balldet.tracking.reporter import ClearMLReporter
 
 # The pipeline task's user property listing the test results on data seen in training.
@@ -46,6 +47,9 @@ def open_task(
     from clearml import Task
 
     task = Task.init(project_name=project, task_name=name, task_type=task_type, tags=tags, **_TASK_OPTIONS)
+    if task.is_offline():
+        # offline, what is written while clearml's repository thread runs can be lost (see there)
+        clearml_compat.wait_for_repository_detection(task)
     if system_tags:
         task.set_system_tags([*(task.get_system_tags() or []), *system_tags])
     record = TaskRecord(task)
